@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "chat"
+urlpatterns = [
+    path("", views.chat, name="index"),
+    path("c/<int:conversation_id>/", views.chat, name="conversation"),
+    path("c/<int:conversation_id>/settings/", views.conversation_settings, name="settings"),
+    path("c/<int:conversation_id>/delete/", views.conversation_delete, name="delete"),
+]

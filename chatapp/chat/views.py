@@ -1,0 +1,66 @@
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from chatapp.llm.catalogue import MODELS
+
+from . import selectors
+from .forms import ConversationSettingsForm
+
+
+def _owned_or_404(request, conversation_id: int):
+    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    if conversation is None:
+        raise Http404("No such conversation.")
+    return conversation
+
+
+@login_required
+def chat(request, conversation_id: int | None = None):
+    conversation = None
+    messages = []
+    if conversation_id is not None:
+        conversation = _owned_or_404(request, conversation_id)
+        messages = [m.to_dict() for m in selectors.conversation_messages(conversation=conversation)]
+    chat_data = {
+        "conversation": conversation.to_dict() if conversation else None,
+        "messages": messages,
+        "models": [{"id": m.id, "label": m.label} for m in MODELS],
+        "default_model": settings.CHAT_DEFAULT_MODEL,
+        "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+        "ws_path": "/ws/chat/",
+        "settings_url": (
+            reverse("chat:settings", args=[conversation.pk]) if conversation else None
+        ),
+        "new_chat_url": reverse("chat:index"),
+    }
+    return render(
+        request,
+        "chat/index.html",
+        {
+            "conversations": selectors.conversation_list(user=request.user),
+            "conversation": conversation,
+            "chat_data": chat_data,
+        },
+    )
+
+
+@login_required
+@require_POST
+def conversation_settings(request, conversation_id: int):
+    conversation = _owned_or_404(request, conversation_id)
+    form = ConversationSettingsForm.partial(request.POST, instance=conversation)
+    if not form.is_valid():
+        return JsonResponse({"ok": False, "errors": form.errors}, status=400)
+    conversation = form.save()
+    return JsonResponse({"ok": True, "conversation": conversation.to_dict()})
+
+
+@login_required
+@require_POST
+def conversation_delete(request, conversation_id: int):
+    _owned_or_404(request, conversation_id).delete()
+    return redirect("chat:index")

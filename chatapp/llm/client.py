@@ -1,0 +1,34 @@
+"""The one place that builds Anthropic clients."""
+
+import asyncio
+import weakref
+
+import anthropic
+from django.conf import settings
+
+# An httpx client belongs to the event loop that opened its connections, so the app keeps
+# one SDK client per loop (daphne has one; each test has its own).
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = weakref.WeakKeyDictionary()
+
+
+def async_client() -> anthropic.AsyncAnthropic:
+    """The SDK's async client, configured from settings (falling back on the SDK's own
+    reading of ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL when those are empty)."""
+    loop = asyncio.get_running_loop()
+    key = (
+        settings.ANTHROPIC_API_KEY,
+        settings.ANTHROPIC_BASE_URL,
+        settings.ANTHROPIC_MAX_RETRIES,
+        settings.ANTHROPIC_TIMEOUT,
+    )
+    per_loop = _clients.setdefault(loop, {})
+    client = per_loop.get(key)
+    if client is None:
+        client = anthropic.AsyncAnthropic(
+            api_key=settings.ANTHROPIC_API_KEY or None,
+            base_url=settings.ANTHROPIC_BASE_URL or None,
+            max_retries=settings.ANTHROPIC_MAX_RETRIES,
+            timeout=settings.ANTHROPIC_TIMEOUT,
+        )
+        per_loop[key] = client
+    return client

@@ -1,0 +1,215 @@
+"""Streams one reply from the Messages API: the raw events, the reply accumulated from
+them, and every way it can fail turned into one error with a code and a readable text."""
+
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import anthropic
+import httpx2
+
+from .client import async_client
+
+# The upstream events the app relays and accumulates; the SDK's derived events
+# ("text", "thinking", "input_json", ...) repeat what these carry, and pings carry nothing.
+RAW_EVENT_TYPES = frozenset(
+    {
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    }
+)
+USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+
+
+@dataclass(frozen=True)
+class ReplyRequest:
+    model: str
+    max_tokens: int
+    messages: list[dict]
+    system: str = ""
+
+    def params(self) -> dict:
+        params = {"model": self.model, "max_tokens": self.max_tokens, "messages": self.messages}
+        if self.system:
+            params["system"] = self.system
+        return params
+
+
+class UpstreamError(Exception):
+    """A reply that failed upstream, with a stable code and a message for a person."""
+
+    def __init__(self, code: str, message: str, *, request_id: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+
+_STATUS_CODES = {
+    400: ("upstream_invalid_request", "The API rejected the request"),
+    401: ("upstream_authentication", "The API key was not accepted"),
+    403: ("upstream_permission", "The API key is not allowed to do this"),
+    404: ("upstream_not_found", "The model or endpoint was not found"),
+    413: ("upstream_invalid_request", "The conversation is too large for the API"),
+    429: ("upstream_rate_limited", "The API's rate limit was reached; try again shortly"),
+    529: ("upstream_overloaded", "The API is overloaded; try again shortly"),
+}
+_ERROR_TYPE_CODES = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "overloaded_error": 529,
+}
+
+
+def upstream_error(exc: BaseException) -> UpstreamError:
+    """Turns whatever the SDK or its HTTP library raised into an UpstreamError."""
+    if isinstance(exc, UpstreamError):
+        return exc
+    if isinstance(exc, anthropic.APIStatusError):
+        detail = exc.api_message or str(exc)
+        if exc.status_code == 200:
+            # An `error` event inside a stream that had started (HTTP 200).
+            status = _ERROR_TYPE_CODES.get(exc.type or "", 500)
+            code, text = _STATUS_CODES.get(status, ("upstream_server_error", "The API failed"))
+            code = "upstream_stream_error" if status >= 500 else code
+            return UpstreamError(
+                code, f"{text} (the reply was cut off: {detail})", request_id=exc.request_id
+            )
+        code, text = _STATUS_CODES.get(
+            exc.status_code, ("upstream_server_error", "The API had an internal error")
+        )
+        return UpstreamError(
+            code, f"{text} (HTTP {exc.status_code}: {detail})", request_id=exc.request_id
+        )
+    if isinstance(exc, anthropic.APITimeoutError):
+        return UpstreamError("upstream_timeout", "The API did not answer in time")
+    if isinstance(exc, anthropic.APIConnectionError):
+        return UpstreamError("upstream_connection", "The API could not be reached")
+    if isinstance(exc, httpx2.HTTPError):
+        # A connection dropped mid-stream surfaces as the HTTP library's own error.
+        return UpstreamError(
+            "upstream_connection", f"The connection to the API was lost mid-reply ({exc})"
+        )
+    if isinstance(exc, anthropic.CredentialsError) or (
+        isinstance(exc, TypeError) and "authentication method" in str(exc)
+    ):
+        # The SDK raises a plain TypeError when it finds no API key at all.
+        return UpstreamError(
+            "not_configured", "No Anthropic API key is configured (set ANTHROPIC_API_KEY)."
+        )
+    return UpstreamError("upstream_error", f"The reply failed unexpectedly: {exc!r}")
+
+
+@dataclass
+class ReplyState:
+    """The reply as accumulated from raw events: what is saved and what a resync shows."""
+
+    content: list[dict] = field(default_factory=list)
+    usage: dict = field(default_factory=lambda: dict.fromkeys(USAGE_FIELDS, 0))
+    cache_creation: dict = field(default_factory=dict)
+    stop_reason: str = ""
+    upstream_id: str = ""
+    model: str = ""
+    request_id: str = ""
+    _partial_json: dict = field(default_factory=dict)
+
+    def apply(self, event: dict) -> None:
+        kind = event["type"]
+        if kind == "content_block_delta":
+            block = self.content[event["index"]]
+            delta = event["delta"]
+            delta_type = delta.get("type")
+            if delta_type == "text_delta":
+                block["text"] = block.get("text", "") + delta["text"]
+            elif delta_type == "thinking_delta":
+                block["thinking"] = block.get("thinking", "") + delta["thinking"]
+            elif delta_type == "signature_delta":
+                block["signature"] = delta["signature"]
+            elif delta_type == "input_json_delta":
+                index = event["index"]
+                self._partial_json[index] = self._partial_json.get(index, "") + delta.get(
+                    "partial_json", ""
+                )
+            elif delta_type == "citations_delta":
+                block.setdefault("citations", []).append(delta["citation"])
+        elif kind == "content_block_start":
+            index = event["index"]
+            while len(self.content) <= index:
+                self.content.append({})
+            self.content[index] = dict(event["content_block"])
+        elif kind == "content_block_stop":
+            index = event["index"]
+            if index in self._partial_json:
+                raw = self._partial_json.pop(index)
+                try:
+                    self.content[index]["input"] = json.loads(raw) if raw else {}
+                except ValueError:
+                    self.content[index]["input"] = {"_unparsed": raw}
+        elif kind == "message_start":
+            message = event["message"]
+            self.upstream_id = message.get("id", "")
+            self.model = message.get("model", "")
+            self._merge_usage(message.get("usage"))
+        elif kind == "message_delta":
+            self.stop_reason = event["delta"].get("stop_reason") or ""
+            self._merge_usage(event.get("usage"))
+
+    def _merge_usage(self, usage: dict | None) -> None:
+        # Usage is cumulative: each report replaces the counts it carries, never adds.
+        if not usage:
+            return
+        for name in USAGE_FIELDS:
+            if usage.get(name) is not None:
+                self.usage[name] = usage[name]
+        if usage.get("cache_creation"):
+            self.cache_creation = dict(usage["cache_creation"])
+
+    def saved_content(self) -> list[dict]:
+        """Blocks worth keeping: ones that were started and are not empty placeholders."""
+        return [block for block in self.content if block and not _is_empty_text(block)]
+
+
+def _is_empty_text(block: dict) -> bool:
+    return block.get("type") == "text" and not block.get("text")
+
+
+async def stream_events(request: ReplyRequest, state: ReplyState) -> AsyncIterator[dict]:
+    """Yields the raw upstream events of one reply as dicts, after applying each to `state`.
+
+    Raises UpstreamError for every failure; cancelling the caller closes the upstream
+    request (leaving the `async with` closes the HTTP response)."""
+    client = async_client()
+    try:
+        async with client.messages.stream(**request.params()) as stream:
+            state.request_id = stream.request_id or ""
+            async for event in stream:
+                if event.type not in RAW_EVENT_TYPES:
+                    continue
+                data = event.to_dict()
+                state.apply(data)
+                yield data
+    except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
+        raise upstream_error(exc) from exc
+    except TypeError as exc:
+        failure = upstream_error(exc)
+        if failure.code != "not_configured":
+            raise
+        raise failure from exc
+
+
+def monotonic_ms(since: float) -> int:
+    return int((time.monotonic() - since) * 1000)
