@@ -41,7 +41,7 @@ def run(*cmd, **kwargs) -> None:
 
 
 def ensure_venv(extras: str) -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this runs on whatever python3 is
         fail(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}.")
     if not VENV_PYTHON.exists():
         say(f"creating the virtualenv in {VENV}")

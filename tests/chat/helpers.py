@@ -5,11 +5,11 @@ from chatapp.chat.models import Message
 TIMEOUT = 10
 
 
-async def receive_until(communicator, frame_type: str, *, timeout: float = TIMEOUT) -> list[dict]:
+async def receive_until(communicator, frame_type: str, *, wait: float = TIMEOUT) -> list[dict]:
     """All frames up to and including the first of `frame_type`."""
     frames = []
     while True:
-        frame = await communicator.receive_json_from(timeout=timeout)
+        frame = await communicator.receive_json_from(timeout=wait)
         frames.append(frame)
         if frame["type"] == frame_type:
             return frames

@@ -352,7 +352,7 @@ async def test_socket_from_a_foreign_origin_is_refused(sockets, owner):
 
 async def test_another_users_conversation_is_unreachable(fake_api, sockets, owner, stranger):
     tab = await sockets(owner)
-    frames, reply = await converse(tab, "My secret")
+    frames, _ = await converse(tab, "My secret")
     conversation_id = frames[-1]["conversation_id"]
 
     intruder = await sockets(stranger)
@@ -427,7 +427,7 @@ async def test_bad_frames_get_an_error_and_the_socket_stays_usable(
     assert error["type"] == "error"
     assert error["code"] == code
     assert error["message"]
-    frames, reply = await converse(tab, "Still here")
+    _, reply = await converse(tab, "Still here")
     assert reply.status == Message.Status.COMPLETE
     assert await Message.objects.acount() == 2
 
