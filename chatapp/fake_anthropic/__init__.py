@@ -1,0 +1,46 @@
+"""A fake Anthropic Messages API that speaks the real wire protocol over HTTP.
+
+Point the real ``anthropic`` SDK at it (``base_url=`` or ``ANTHROPIC_BASE_URL``) and it works
+unchanged: SSE streams, errors, retries, usage. Three uses: the app's tests (every failure on
+demand), demo mode without an API key (simulated Markdown replies), and benchmarks (many paced
+streams at once).
+
+- ``server.py``: ``build_app(config)``, ``serve(host, port, **defaults)``, the ``MODELS`` catalogue.
+- ``scenarios.py``: the scenario kinds and their JSON form, the demo reply, token splitting.
+- ``testing.py``: ``FakeAnthropicServer``, the server on a background thread.
+- ``recordings/``: real SSE streams from the SDK's own test fixtures (MIT, see SOURCES.md).
+- ``python -m chatapp.fake_anthropic --port 8765``: the same server as a process.
+
+How failures reach a caller of the SDK (anthropic 2.13.0 over httpx2), checked by the tests:
+
+- ``http_error``: the status's ``APIStatusError`` subclass (529 ``OverloadedError``, 429
+  ``RateLimitError``, ...) with ``request_id``; 408/409/429/5xx are retried first, following
+  ``retry-after`` and ``x-should-retry``.
+- ``stream_error``: a plain ``anthropic.APIStatusError`` raised while iterating, after the text
+  already sent; never retried.
+- ``drop`` on a stream: **``httpx2.RemoteProtocolError``** ("peer closed connection without
+  sending complete message body"), raised while iterating. It is *not* an ``anthropic.APIError``:
+  a relay must catch it (or ``httpx2.HTTPError``) as well. On a non-streaming request the drop
+  happens before the response, so the SDK retries and then raises ``anthropic.APIConnectionError``.
+- ``hang``: nothing arrives; closing the stream (leaving ``async with``, ``await stream.close()``)
+  ends the server's handler at once.
+
+Recordings are replayed byte for byte. Six of the seven files end with a single newline, so the
+SDK never dispatches their last event (``message_stop``): the stream simply ends after
+``message_delta``. ``missing_usage_response`` has no ``usage`` in ``message_start``, and the
+SDK's ``messages.stream`` helper fails on it with ``AttributeError`` (2.13.0); the raw stream
+(``messages.create(stream=True)``) reads fine.
+"""
+
+from .scenarios import parse_scenario, parse_scenarios
+from .server import MODELS, FakeConfig, build_app, runner_base_url, serve
+
+__all__ = [
+    "MODELS",
+    "FakeConfig",
+    "build_app",
+    "parse_scenario",
+    "parse_scenarios",
+    "runner_base_url",
+    "serve",
+]

@@ -1,0 +1,155 @@
+"""``FakeAnthropicServer``: the fake API on a background thread, for tests and benchmarks.
+
+    with FakeAnthropicServer() as fake:
+        fake.enqueue({"kind": "http_error", "status": 529, "times": 2})
+        client = anthropic.Anthropic(api_key="test", base_url=fake.base_url, max_retries=2)
+        ...
+        assert fake.requests[-1]["outcome"] == "completed"
+
+The server runs its own event loop on its own thread, so it serves sync and async clients alike,
+and a test's event loop never has to drive it. Every method is safe to call from any thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from .scenarios import parse_scenarios
+from .server import STATE, FakeState, runner_base_url, serve
+
+T = TypeVar("T")
+
+
+class FakeAnthropicServer:
+    def __init__(
+        self,
+        token_delay: float = 0.0,
+        first_token_delay: float = 0.0,
+        reply_tokens: int | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self._defaults = {
+            "token_delay": token_delay,
+            "first_token_delay": first_token_delay,
+            "reply_tokens": reply_tokens,
+        }
+        self._host = host
+        self._port = port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._base_url: str | None = None
+
+    # --- lifecycle ---
+
+    def start(self) -> FakeAnthropicServer:
+        """Start serving; returns once the port accepts connections."""
+        if self._thread is not None:
+            raise RuntimeError("FakeAnthropicServer is already started")
+        started: Future[None] = Future()
+        self._thread = threading.Thread(
+            target=self._run, args=(started,), name="fake-anthropic", daemon=True
+        )
+        self._thread.start()
+        started.result(timeout=10)
+        return self
+
+    def _run(self, started: Future[None]) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        try:
+            self._runner = loop.run_until_complete(
+                serve(self._host, self._port, shutdown_timeout=0.5, **self._defaults)
+            )
+            self._base_url = runner_base_url(self._runner)
+        except BaseException as error:
+            started.set_exception(error)
+            loop.close()
+            return
+        started.set_result(None)
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(self._runner.cleanup())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def stop(self) -> None:
+        """Stop serving; streams still open are cancelled."""
+        if self._thread is None or self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._thread = None
+        self._loop = None
+        self._runner = None
+
+    def __enter__(self) -> FakeAnthropicServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # --- what tests use ---
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``: give it to the SDK as ``base_url``."""
+        if self._base_url is None:
+            raise RuntimeError("FakeAnthropicServer is not started")
+        return self._base_url
+
+    def enqueue(self, *scenarios: dict[str, Any]) -> None:
+        """Queue scenarios (JSON-style dicts); a bad one raises ``ValueError`` here, in the test."""
+        parsed = parse_scenarios(list(scenarios))
+        self._call(lambda state: state.queue.extend(parsed))
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """Copies of the /v1/messages requests received so far, oldest first."""
+        return self._call(lambda state: copy.deepcopy(list(state.requests)))
+
+    @property
+    def pending_scenarios(self) -> list[dict[str, Any]]:
+        return self._call(lambda state: state.queue.pending())
+
+    @property
+    def active_streams(self) -> int:
+        """Answers still being produced (streams open, waits under way)."""
+        return self._call(lambda state: state.active_streams)
+
+    def reset(self) -> None:
+        """Forget queued scenarios and logged requests."""
+        self._call(lambda state: state.reset())
+
+    def wait_for(
+        self, predicate: Callable[[FakeAnthropicServer], bool], timeout: float = 5.0
+    ) -> None:
+        """Poll until ``predicate(self)`` holds, e.g. until a stream's handler has ended."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            if time.monotonic() > deadline:
+                raise TimeoutError("condition not met within timeout")
+            time.sleep(0.01)
+
+    def _call(self, action: Callable[[FakeState], T]) -> T:
+        """Run ``action`` on the server's loop, where the state lives, and return its result."""
+        if self._loop is None or self._runner is None:
+            raise RuntimeError("FakeAnthropicServer is not started")
+        state = self._runner.app[STATE]
+
+        async def run() -> T:
+            return action(state)
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=10)
