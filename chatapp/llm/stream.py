@@ -2,7 +2,6 @@
 them, and every way it can fail turned into one error with a code and a readable text."""
 
 import json
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -11,18 +10,6 @@ import httpx2
 
 from .client import async_client
 
-# The upstream events the app relays and accumulates; the SDK's derived events
-# ("text", "thinking", "input_json", ...) repeat what these carry, and pings carry nothing.
-RAW_EVENT_TYPES = frozenset(
-    {
-        "message_start",
-        "content_block_start",
-        "content_block_delta",
-        "content_block_stop",
-        "message_delta",
-        "message_stop",
-    }
-)
 USAGE_FIELDS = (
     "input_tokens",
     "output_tokens",
@@ -125,6 +112,7 @@ class ReplyState:
     upstream_id: str = ""
     model: str = ""
     request_id: str = ""
+    rate_limits: dict = field(default_factory=dict)
     _partial_json: dict = field(default_factory=dict)
 
     def apply(self, event: dict) -> None:
@@ -187,21 +175,35 @@ def _is_empty_text(block: dict) -> bool:
     return block.get("type") == "text" and not block.get("text")
 
 
+def rate_limit_headers(response) -> dict:
+    return {
+        name: value
+        for name, value in response.headers.items()
+        if name.startswith("anthropic-ratelimit-") or name == "retry-after"
+    }
+
+
 async def stream_events(request: ReplyRequest, state: ReplyState) -> AsyncIterator[dict]:
     """Yields the raw upstream events of one reply as dicts, after applying each to `state`.
 
-    Raises UpstreamError for every failure; cancelling the caller closes the upstream
-    request (leaving the `async with` closes the HTTP response)."""
+    Reads the SDK's raw event stream (`create(stream=True)`) rather than its accumulating
+    helper: the app accumulates the reply itself (ReplyState), and the helper in SDK 2.13
+    breaks on a stream whose usage comes only in `message_delta`. Retries before the first
+    byte are still the SDK's. Raises UpstreamError for every failure; cancelling the
+    caller closes the upstream request."""
     client = async_client()
     try:
-        async with client.messages.stream(**request.params()) as stream:
-            state.request_id = stream.request_id or ""
+        stream = await client.messages.create(**request.params(), stream=True)
+        async with stream:
+            state.request_id = stream.response.headers.get("request-id", "")
+            state.rate_limits = rate_limit_headers(stream.response)
             async for event in stream:
-                if event.type not in RAW_EVENT_TYPES:
-                    continue
                 data = event.to_dict()
                 state.apply(data)
                 yield data
+    except anthropic.APIStatusError as exc:
+        state.rate_limits = state.rate_limits or rate_limit_headers(exc.response)
+        raise upstream_error(exc) from exc
     except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
         raise upstream_error(exc) from exc
     except TypeError as exc:
@@ -209,7 +211,3 @@ async def stream_events(request: ReplyRequest, state: ReplyState) -> AsyncIterat
         if failure.code != "not_configured":
             raise
         raise failure from exc
-
-
-def monotonic_ms(since: float) -> int:
-    return int((time.monotonic() - since) * 1000)
