@@ -208,9 +208,10 @@ def main() -> None:
     serve_cmd = commands.add_parser("serve", help="set up and serve the app")
     serve_cmd.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve_cmd.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    test_cmd = commands.add_parser("test", help="set up and run the test suite")
-    test_cmd.add_argument("pytest_args", nargs=argparse.REMAINDER)
-    args = parser.parse_args()
+    commands.add_parser("test", help="set up and run the test suite (extra arguments go to pytest)")
+    args, extra = parser.parse_known_args()
+    if extra and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
 
     extras = "[test]" if args.command == "test" else ""
     if not in_venv():
@@ -219,7 +220,7 @@ def main() -> None:
     if args.command == "serve":
         serve(args.host, args.port)
     else:
-        test(args.pytest_args)
+        test(extra)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ member), the fake Anthropic API over real HTTP, and authenticated sockets."""
 import os
 
 import pytest
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.db import connection
+from django.db import connection, connections
 
 from chatapp.asgi import application
 from chatapp.chat.live import hub
@@ -112,3 +113,5 @@ async def sockets(transactional_db):
             await communicator.disconnect()
         except Exception:  # already closed by the server or never connected
             pass
+    # The ORM worker thread's connection would otherwise outlive the test database.
+    await database_sync_to_async(connections.close_all)()

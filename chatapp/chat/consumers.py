@@ -62,10 +62,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
             else:
                 await self._open(frame)
         except FrameError as exc:
-            self._push(error_frame(exc.code, exc.message, conversation_id=exc.conversation_id))
+            self._push(
+                error_frame(
+                    exc.code,
+                    exc.message,
+                    conversation_id=exc.conversation_id,
+                    client_id=exc.client_id,
+                )
+            )
         except ChatError as exc:
-            conversation_id = getattr(frame, "conversation_id", None)
-            self._push(error_frame(exc.code, exc.message, conversation_id=conversation_id))
+            client_id = getattr(frame, "client_id", None)
+            self._push(
+                error_frame(
+                    exc.code,
+                    exc.message,
+                    conversation_id=frame.conversation_id,
+                    client_id=str(client_id) if client_id else None,
+                )
+            )
         except Exception:
             logger.exception("chat frame failed")
             self._push(error_frame("internal_error", "The server failed to handle that frame."))

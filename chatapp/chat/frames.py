@@ -15,6 +15,9 @@ class FrameError(Exception):
         self.code = code
         self.message = message
         self.conversation_id = conversation_id
+        # The refused user_message's client_id, when it had a usable one: the tab marks
+        # that very message as failed.
+        self.client_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,12 @@ def parse_client_frame(raw: str) -> UserMessageFrame | ConversationFrame:
         raise FrameError("invalid_json", "The frame must be a JSON object.")
     kind = data.get("type")
     if kind == "user_message":
-        return _user_message(data)
+        try:
+            return _user_message(data)
+        except FrameError as exc:
+            if isinstance(data.get("client_id"), str) and len(data["client_id"]) <= 64:
+                exc.client_id = data["client_id"]
+            raise
     if kind in ("stop", "open"):
         return ConversationFrame(kind, _conversation_id(data, required=True))
     raise FrameError(
@@ -100,11 +108,18 @@ def encode(frame: dict) -> str:
 
 
 def error_frame(
-    code: str, message: str, *, conversation_id: int | None = None, message_id: int | None = None
+    code: str,
+    message: str,
+    *,
+    conversation_id: int | None = None,
+    message_id: int | None = None,
+    client_id: str | None = None,
 ) -> dict:
     frame = {"type": "error", "code": code, "message": message, "conversation_id": conversation_id}
     if message_id is not None:
         frame["message_id"] = message_id
+    if client_id is not None:
+        frame["client_id"] = client_id
     return frame
 
 
