@@ -2,15 +2,18 @@
 (see the configuration table in README.md); the defaults suit a laptop."""
 
 import secrets
+from decimal import Decimal
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 
 def _local_secret_key() -> str:
@@ -38,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "chatapp.chat",
+    "chatapp.usage",
 ]
 
 MIDDLEWARE = [
@@ -77,6 +81,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+# Keep connections open between requests (the chat's ORM threads reuse theirs).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -142,6 +148,23 @@ CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=100_000)
 # Frames a tab may have queued before the server stops queueing deltas for it and sends
 # one resync frame with the whole reply so far instead.
 CHAT_CLIENT_BUFFER_FRAMES = env.int("CHAT_CLIENT_BUFFER_FRAMES", default=256)
+# Milliseconds a text delta may wait for the next ones to join it into one frame (the first
+# delta after a pause is never held back); 0 joins only what has queued up anyway.
+CHAT_DELTA_JOIN_MS = env.float("CHAT_DELTA_JOIN_MS", default=0.0)
+# Threads that run the chat's database work, each with its own connection.
+CHAT_DB_THREADS = env.int("CHAT_DB_THREADS", default=8)
 # Serve /static/ from the app server itself (fine for a small team; put a web server or a
 # CDN in front for more, after `manage.py collectstatic`).
 SERVE_STATIC = env.bool("DJANGO_SERVE_STATIC", default=True)
+
+# --- Usage and budgets (defaults for the usage policy row, editable in the admin) -------
+# Empty: no limit unless an admin sets one.
+_budget = env.str("USAGE_DEFAULT_MONTHLY_BUDGET_USD", default="")
+try:
+    USAGE_DEFAULT_MONTHLY_BUDGET_USD = Decimal(_budget) if _budget else None
+except ArithmeticError:
+    raise ImproperlyConfigured(
+        f"USAGE_DEFAULT_MONTHLY_BUDGET_USD must be an amount in USD, not {_budget!r}"
+    ) from None
+USAGE_MAX_TOKENS_CAP = env.int("USAGE_MAX_TOKENS_CAP", default=8192)
+USAGE_REQUESTS_PER_MINUTE = env.int("USAGE_REQUESTS_PER_MINUTE", default=20)

@@ -1,6 +1,7 @@
 """Shared fixtures: three users (an owner, a stranger who must see nothing, a staff
 member), the fake Anthropic API over real HTTP, and authenticated sockets."""
 
+import asyncio
 import os
 
 import pytest
@@ -9,6 +10,7 @@ from channels.testing import WebsocketCommunicator
 from django.db import connection, connections
 
 from chatapp.asgi import application
+from chatapp.chat.db import close_all_connections
 from chatapp.chat.live import hub
 from chatapp.fake_anthropic.testing import FakeAnthropicServer
 
@@ -113,5 +115,6 @@ async def sockets(transactional_db):
             await communicator.disconnect()
         except Exception:  # already closed by the server or never connected
             pass
-    # The ORM worker thread's connection would otherwise outlive the test database.
+    # The ORM threads' connections would otherwise outlive the test database.
+    await asyncio.to_thread(close_all_connections)
     await database_sync_to_async(connections.close_all)()

@@ -3,11 +3,12 @@ process's live replies."""
 
 import logging
 
-from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from . import selectors
+from .db import run_db
 from .frames import (
     ConversationFrame,
     FrameError,
@@ -26,6 +27,15 @@ logger = logging.getLogger(__name__)
 class ChatConsumer(AsyncWebsocketConsumer):
     outbox: Outbox | None = None
 
+    async def dispatch(self, message):
+        # Channels closes stale database connections, through a thread hop, before every
+        # event it dispatches. This consumer's ORM work runs on the chat's own pool, which
+        # does that itself, so the hop would only queue frames behind database work.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -34,7 +44,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user = user
         self.user_group = f"chat.user.{user.pk}"
         await self.accept()
-        self.outbox = Outbox(self._send_text, settings.CHAT_CLIENT_BUFFER_FRAMES)
+        self.outbox = Outbox(
+            self._send_text,
+            settings.CHAT_CLIENT_BUFFER_FRAMES,
+            settings.CHAT_DELTA_JOIN_MS / 1000,
+        )
         await self.channel_layer.group_add(self.user_group, self.channel_name)
 
     async def disconnect(self, code):
@@ -85,7 +99,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self._push(error_frame("internal_error", "The server failed to handle that frame."))
 
     async def _user_message(self, frame: UserMessageFrame) -> None:
-        accepted = await database_sync_to_async(message_accept)(
+        accepted = await run_db(
+            message_accept,
             user=self.user,
             conversation_id=frame.conversation_id,
             text=frame.text,
@@ -125,7 +140,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._send_saved_reply(accepted.reply.pk)
 
     async def _send_saved_reply(self, message_id: int) -> None:
-        reply = await Message.objects.filter(pk=message_id).afirst()
+        reply = await run_db(Message.objects.get, pk=message_id)
         self._push(
             {
                 "type": "resync",
@@ -137,8 +152,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def _owned(self, conversation_id: int):
-        conversation = await database_sync_to_async(selectors.conversation_get)(
-            user=self.user, conversation_id=conversation_id
+        conversation = await run_db(
+            selectors.conversation_get, user=self.user, conversation_id=conversation_id
         )
         if conversation is None:
             raise ChatError("not_found", "No such conversation.")

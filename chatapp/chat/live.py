@@ -14,10 +14,9 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from channels.db import database_sync_to_async
-
 from chatapp.llm.stream import ReplyState, UpstreamError, stream_events, upstream_error
 
+from .db import run_db
 from .frames import encode, error_frame
 from .models import Message
 from .services import AcceptedMessage, reply_finalize
@@ -30,9 +29,11 @@ class Frame:
 
     __slots__ = ("data", "message_id", "seq", "text")
 
-    def __init__(self, data: dict, *, message_id: int | None = None, seq: int = 0):
+    def __init__(
+        self, data: dict, *, message_id: int | None = None, seq: int = 0, text: str | None = None
+    ):
         self.data = data
-        self.text = encode(data)
+        self.text = encode(data) if text is None else text
         self.message_id = message_id
         self.seq = seq
 
@@ -52,9 +53,15 @@ class Frame:
 class Outbox:
     """The frames waiting for one socket, sent in order by one writer task."""
 
-    def __init__(self, send: Callable[[str], Awaitable[None]], capacity: int):
+    def __init__(
+        self, send: Callable[[str], Awaitable[None]], capacity: int, join_window: float = 0.0
+    ):
         self._send = send
         self._capacity = capacity
+        # Seconds a text delta may wait for the next ones to join it into one frame; the
+        # first delta after a quiet spell is never held back.
+        self._join_window = join_window
+        self._last_delta_sent = 0.0
         self._queue: deque[Frame | LiveReply] = deque()
         self._wake = asyncio.Event()
         self._resync_pending: set[int] = set()
@@ -69,7 +76,7 @@ class Outbox:
         if self._closed:
             return
         message_id = frame.message_id
-        if message_id is not None:
+        if message_id is not None and not _is_stop(frame):
             if message_id in self._resync_pending:
                 return  # the resync that will be sent includes this event
             if len(self._queue) >= self._capacity:
@@ -96,7 +103,7 @@ class Outbox:
         self._queue = deque(
             item
             for item in self._queue
-            if not (isinstance(item, Frame) and item.message_id == message_id)
+            if not (isinstance(item, Frame) and item.message_id == message_id) or _is_stop(item)
         )
         self.push_resync(reply)
 
@@ -109,6 +116,12 @@ class Outbox:
                     await queue_wait()
                     if self._closed:
                         return
+                if self._join_window and self._holds_back(self._queue[0]):
+                    await asyncio.sleep(
+                        self._last_delta_sent + self._join_window - time.monotonic()
+                    )
+                    if self._closed:
+                        return
                 text = self._next_text()
                 if text is not None:
                     await self._send(text)
@@ -117,6 +130,12 @@ class Outbox:
         except Exception:  # the socket is gone: nothing more can be sent on it
             logger.debug("outbox writer ended", exc_info=True)
             self._closed = True
+
+    def _holds_back(self, item) -> bool:
+        """Whether a text delta should wait to be joined by the ones that follow it."""
+        if not isinstance(item, Frame) or item.data.get("type") != "content_block_delta":
+            return False
+        return time.monotonic() < self._last_delta_sent + self._join_window
 
     def _next_text(self) -> str | None:
         item = self._queue.popleft()
@@ -141,6 +160,8 @@ class Outbox:
             joined_text.append(following.data["delta"]["text"])
             last = following
         self._sent_seq[message_id] = last.seq
+        if item.data["type"] == "content_block_delta":
+            self._last_delta_sent = time.monotonic()
         if joined_text is None:
             return item.text
         joined = dict(item.data)
@@ -152,6 +173,12 @@ class Outbox:
         self._closed = True
         self._queue.clear()
         self._task.cancel()
+
+
+def _is_stop(frame: Frame) -> bool:
+    """`message_stop` ends a reply in every tab: it is never dropped nor folded into a
+    resync (a resync never includes it)."""
+    return frame.data.get("type") == "message_stop"
 
 
 class LiveReply:
@@ -168,6 +195,9 @@ class LiveReply:
         self.task: asyncio.Task | None = None
         self._streaming = True
         self._stop_requested = False
+        self._frame_prefix = (
+            f'{{"conversation_id":{self.conversation_id},"message_id":{self.message_id},"seq":'
+        )
 
     def stop(self) -> bool:
         """Asks the reply to stop; the partial reply is saved as stopped."""
@@ -187,20 +217,28 @@ class LiveReply:
         return message
 
     def resync_frame(self) -> dict:
+        # An ended reply's resync covers every event but the message_stop that follows it.
+        seq = self.seq if self.final is None else self.seq - 1
         return {
             "type": "resync",
             "conversation_id": self.conversation_id,
             "message_id": self.message_id,
-            "seq": self.seq,
+            "seq": seq,
             "message": self.message_dict(),
         }
 
-    def _relay(self, data: dict) -> None:
-        self.seq += 1
+    def _relay(self, data: dict, upstream_json: str | None = None) -> None:
+        self.seq = seq = self.seq + 1
         data["conversation_id"] = self.conversation_id
         data["message_id"] = self.message_id
-        data["seq"] = self.seq
-        hub.deliver(self.conversation_id, Frame(data, message_id=self.message_id, seq=self.seq))
+        data["seq"] = seq
+        text = None
+        if upstream_json is not None and upstream_json.startswith('{"'):
+            # The upstream's own JSON with our ids put in front: no re-encoding per event.
+            text = f"{self._frame_prefix}{seq},{upstream_json[1:]}"
+        hub.deliver(
+            self.conversation_id, Frame(data, message_id=self.message_id, seq=seq, text=text)
+        )
 
     async def run(self, request) -> None:
         started = time.monotonic()
@@ -210,13 +248,13 @@ class LiveReply:
         saw_stop = False
         try:
             async for event in stream_events(request, self.state):
-                kind = event["type"]
+                kind = event.data["type"]
                 if kind == "message_stop":
                     saw_stop = True  # our own message_stop follows, once the reply is saved
                     continue
                 if first_token_ms is None and kind == "content_block_delta":
                     first_token_ms = int((time.monotonic() - started) * 1000)
-                self._relay(event)
+                self._relay(event.data, event.json)
             if not saw_stop:
                 raise UpstreamError(
                     "upstream_connection", "The API ended the reply before it was finished."
@@ -235,7 +273,8 @@ class LiveReply:
         self._streaming = False
         duration_ms = int((time.monotonic() - started) * 1000)
         try:
-            message = await database_sync_to_async(reply_finalize)(
+            message = await run_db(
+                reply_finalize,
                 reply=self.reply,
                 status=status,
                 state=self.state,

@@ -54,9 +54,6 @@ def message_accept(
 ) -> AcceptedMessage:
     """Stores a user's message and the empty assistant reply that will answer it, in one
     transaction. A client_id seen before returns what it stored then, storing nothing."""
-    previous = _accepted_before(user=user, client_id=client_id)
-    if previous is not None:
-        return previous
     try:
         with transaction.atomic():
             return _accept_new(
@@ -67,11 +64,15 @@ def message_accept(
                 model=model,
                 system=system,
             )
-    except IntegrityError:
-        # The same client_id was accepted concurrently (a resend racing the original).
+    except (IntegrityError, ChatError) as exc:
+        # A resend of a message already accepted: its client_id is taken, or (when its
+        # reply still streams) the conversation is busy with it. Looking it up only then
+        # keeps a query off every first send.
         previous = _accepted_before(user=user, client_id=client_id)
         if previous is None:
-            raise ChatError("invalid_field", "This client_id is already in use.") from None
+            if isinstance(exc, IntegrityError):
+                raise ChatError("invalid_field", "This client_id is already in use.") from exc
+            raise
         return previous
 
 
@@ -122,7 +123,10 @@ def _accept_new(*, user, conversation_id, text, client_id, model, system) -> Acc
         client_id=client_id,
         completed_at=timezone.now(),
     )
-    history = selectors.upstream_history(conversation=conversation)
+    if created:
+        history = [{"role": "user", "content": user_message.content}]
+    else:
+        history = selectors.upstream_history(conversation=conversation)
     reply = Message.objects.create(
         conversation=conversation,
         role=Message.Role.ASSISTANT,

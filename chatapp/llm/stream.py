@@ -68,14 +68,6 @@ def upstream_error(exc: BaseException) -> UpstreamError:
         return exc
     if isinstance(exc, anthropic.APIStatusError):
         detail = exc.api_message or str(exc)
-        if exc.status_code == 200:
-            # An `error` event inside a stream that had started (HTTP 200).
-            status = _ERROR_TYPE_CODES.get(exc.type or "", 500)
-            code, text = _STATUS_CODES.get(status, ("upstream_server_error", "The API failed"))
-            code = "upstream_stream_error" if status >= 500 else code
-            return UpstreamError(
-                code, f"{text} (the reply was cut off: {detail})", request_id=exc.request_id
-            )
         code, text = _STATUS_CODES.get(
             exc.status_code, ("upstream_server_error", "The API had an internal error")
         )
@@ -183,24 +175,41 @@ def rate_limit_headers(response) -> dict:
     }
 
 
-async def stream_events(request: ReplyRequest, state: ReplyState) -> AsyncIterator[dict]:
-    """Yields the raw upstream events of one reply as dicts, after applying each to `state`.
+class RawEvent:
+    """An upstream event: parsed (`data`) and as the upstream sent it (`json`)."""
 
-    Reads the SDK's raw event stream (`create(stream=True)`) rather than its accumulating
-    helper: the app accumulates the reply itself (ReplyState), and the helper in SDK 2.13
-    breaks on a stream whose usage comes only in `message_delta`. Retries before the first
-    byte are still the SDK's. Raises UpstreamError for every failure; cancelling the
-    caller closes the upstream request."""
+    __slots__ = ("data", "json")
+
+    def __init__(self, data: dict, json_text: str):
+        self.data = data
+        self.json = json_text
+
+
+async def stream_events(request: ReplyRequest, state: ReplyState) -> AsyncIterator[RawEvent]:
+    """Yields the upstream events of one reply, after applying each to `state`.
+
+    Reads the SDK's raw server-sent events (`with_streaming_response` + `raw_events`):
+    the request, its retries before the first byte and its HTTP errors are the SDK's, but
+    no event is built into a pydantic model, since the app only needs each event's JSON
+    (to relay) and a few of its fields (to accumulate the reply, ReplyState). Raises
+    UpstreamError for every failure; cancelling the caller closes the upstream response."""
     client = async_client()
     try:
-        stream = await client.messages.create(**request.params(), stream=True)
-        async with stream:
-            state.request_id = stream.response.headers.get("request-id", "")
-            state.rate_limits = rate_limit_headers(stream.response)
-            async for event in stream:
-                data = event.to_dict()
+        async with client.messages.with_streaming_response.create(
+            **request.params(), stream=True
+        ) as response:
+            http_response = response.http_response
+            state.request_id = http_response.headers.get("request-id", "")
+            state.rate_limits = rate_limit_headers(http_response)
+            async for sse in anthropic.AsyncStream.raw_events(http_response):
+                name = sse.event
+                if name == "ping" or not sse.data:
+                    continue
+                data = json.loads(sse.data)
+                if name == "error":
+                    raise _stream_error(data, state.request_id)
                 state.apply(data)
-                yield data
+                yield RawEvent(data, sse.data)
     except anthropic.APIStatusError as exc:
         state.rate_limits = state.rate_limits or rate_limit_headers(exc.response)
         raise upstream_error(exc) from exc
@@ -211,3 +220,14 @@ async def stream_events(request: ReplyRequest, state: ReplyState) -> AsyncIterat
         if failure.code != "not_configured":
             raise
         raise failure from exc
+
+
+def _stream_error(body: dict, request_id: str) -> UpstreamError:
+    """An `error` event after the stream had started (HTTP 200)."""
+    error = body.get("error") or {}
+    status = _ERROR_TYPE_CODES.get(error.get("type") or "", 500)
+    code, text = _STATUS_CODES.get(status, ("upstream_server_error", "The API failed"))
+    if status >= 500:
+        code = "upstream_stream_error"
+    detail = error.get("message") or error.get("type") or "unknown error"
+    return UpstreamError(code, f"{text} (the reply was cut off: {detail})", request_id=request_id)

@@ -1,0 +1,492 @@
+"""Relay benchmark: N browser sockets each get one paced reply through the app, and the
+same N streams are read directly with the SDK (the floor), in one run.
+
+    .venv/bin/python bench/relay.py --n 50 --n 200            # both sizes, one table
+    .venv/bin/python bench/relay.py --n 50 --tokens 300 --rate 60 --db sqlite
+
+It starts the fake upstream (paced at --rate tokens/s) and the app (daphne, its own
+process, on PostgreSQL when 127.0.0.1:5432 answers, else SQLite), logs N users in, and
+reports for the app and the direct reader: time to first token and lag behind the
+upstream at the last delta (median, p99), deltas expected vs received, CPU per delta of
+the server process vs the direct reader, the server's fixed CPU per reply, and peak RSS.
+Not part of the test suite: timings here are noisy, so it prints ratios from one run.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.request import Request, urlopen
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PYTHON = sys.executable
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if process.poll() is not None:
+            raise SystemExit(f"{what} exited with code {process.returncode}")
+        time.sleep(0.05)
+    raise SystemExit(f"{what} did not start")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def http_json(url: str, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = Request(url, data=data, headers={"content-type": "application/json"})
+    with urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def upstream_schedule(fake_url: str, token_delay: float, tokens: int) -> dict[str, float]:
+    """When the fake upstream was due to send each stream's last delta, by prompt text."""
+    due = {}
+    for entry in http_json(f"{fake_url}/_fake/requests"):
+        text = entry["body"]["messages"][-1]["content"]
+        if isinstance(text, list):
+            text = "".join(block.get("text", "") for block in text)
+        due[text] = entry["time"] + token_delay * (tokens - 1)
+    return due
+
+
+# --- the app, through its sockets ---------------------------------------------------------
+
+
+def prepare_users(n: int) -> list[str]:
+    """Creates bench users and logged-in sessions; returns their session keys."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+
+    User = get_user_model()
+    keys = []
+    for i in range(n):
+        user, _ = User.objects.get_or_create(username=f"bench{i}")
+        session = SessionStore()
+        session["_auth_user_id"] = str(user.pk)
+        session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+        session["_auth_user_hash"] = user.get_session_auth_hash()
+        session.create()
+        keys.append(session.session_key)
+    return keys
+
+
+async def app_client(session, url, key, text, start: asyncio.Event, result: dict, finished):
+    import aiohttp
+
+    async with session.ws_connect(
+        url, headers={"Cookie": f"sessionid={key}", "Origin": "http://127.0.0.1"}, max_msg_size=0
+    ) as ws:
+        result["connected"] = True
+        await start.wait()
+        result["sent"] = time.time()
+        await ws.send_str(
+            json.dumps(
+                {
+                    "type": "user_message",
+                    "conversation_id": None,
+                    "text": text,
+                    "client_id": str(uuid.uuid4()),
+                }
+            )
+        )
+        pieces = []
+        async for message in ws:
+            if message.type != aiohttp.WSMsgType.TEXT:
+                break
+            frame = json.loads(message.data)
+            kind = frame["type"]
+            if kind == "content_block_delta":
+                now = time.time()
+                result.setdefault("first", now)
+                result["last"] = now
+                pieces.append(frame["delta"].get("text", ""))
+            elif kind == "resync":
+                result["resyncs"] = result.get("resyncs", 0) + 1
+                pieces = [b.get("text", "") for b in frame["message"]["content"]]
+                result["last"] = time.time()
+            elif kind == "error":
+                result["error"] = frame
+            elif kind == "message_stop":
+                result["status"] = frame["message"]["status"]
+                result["saved_text"] = "".join(
+                    b.get("text", "") for b in frame["message"]["content"]
+                )
+                finished()
+                break
+        result["text"] = "".join(pieces)
+
+
+async def run_app_phase(
+    ws_url: str, keys: list[str], label: str, limit: float, on_start=None, on_end=None
+) -> list[dict]:
+    import aiohttp
+
+    start = asyncio.Event()
+    results = [{} for _ in keys]
+    left = [len(keys)]
+
+    def finished():
+        # CPU is read when the last reply has ended, before the sockets close.
+        left[0] -= 1
+        if left[0] == 0 and on_end is not None:
+            on_end()
+
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        tasks = [
+            asyncio.create_task(
+                app_client(
+                    session, ws_url, key, f"{label} message {i}", start, results[i], finished
+                )
+            )
+            for i, key in enumerate(keys)
+        ]
+        while not all(r.get("connected") for r in results):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        if on_start is not None:
+            on_start()
+        start.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), limit)
+    return results
+
+
+# --- the direct SDK reader (run in its own process, so its CPU is its own) ----------------
+
+
+async def direct_worker(base_url: str, n: int, label: str) -> None:
+    import anthropic
+
+    client = anthropic.AsyncAnthropic(base_url=base_url, api_key="bench", max_retries=0)
+    results = [{} for _ in range(n)]
+
+    async def read(i: int) -> None:
+        result = results[i]
+        result["sent"] = time.time()
+        pieces = []
+        stream = await client.messages.create(
+            model="claude-sonnet-5",
+            max_tokens=4096,
+            messages=[{"role": "user", "content": f"{label} message {i}"}],
+            stream=True,
+        )
+        async with stream:
+            async for event in stream:
+                if event.type == "content_block_delta":
+                    now = time.time()
+                    result.setdefault("first", now)
+                    result["last"] = now
+                    pieces.append(event.delta.text)
+        result["text"] = "".join(pieces)
+        result["status"] = "complete"
+
+    await read(0)  # warm-up: the process's first request builds what the SDK builds lazily
+    results[0] = {}
+    cpu_before = time.process_time()
+    await asyncio.gather(*(read(i) for i in range(n)))
+    cpu = time.process_time() - cpu_before
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"results": results, "cpu": cpu, "rss_mb": rss}))
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def summarise(results, due, tokens, label) -> dict:
+    ttft = [(r["first"] - r["sent"]) * 1000 for r in results if "first" in r]
+    lag = [
+        (r["last"] - due[f"{label} message {i}"]) * 1000
+        for i, r in enumerate(results)
+        if "last" in r and f"{label} message {i}" in due
+    ]
+    received = sum(len(r.get("text", "").split()) for r in results)
+    holes = sum(1 for r in results if "saved_text" in r and r.get("text") != r["saved_text"])
+    return {
+        "ttft_median": statistics.median(ttft) if ttft else float("nan"),
+        "ttft_p99": percentile(ttft, 99),
+        "lag_median": statistics.median(lag) if lag else float("nan"),
+        "lag_p99": percentile(lag, 99),
+        "expected": tokens * len(results),
+        "received": received,
+        "incomplete": sum(1 for r in results if r.get("status") != "complete"),
+        "holes": holes,
+        "resyncs": sum(r.get("resyncs", 0) for r in results),
+    }
+
+
+def bench_one(n: int, args, fake_url: str, app_pid: int, ws_url: str) -> dict:
+    token_delay = 1 / args.rate
+    keys = prepare_users(n)
+    # Warm-up: the server's first reply builds what the SDK and Django build lazily.
+    asyncio.run(run_app_phase(ws_url, keys[:1], f"warm{n}", 60))
+
+    # Fixed cost per reply: one-token replies, so the per-delta work is negligible.
+    http_json(f"{fake_url}/_fake/reset", {})
+    http_json(f"{fake_url}/_fake/scenarios", {"kind": "reply", "tokens": 1, "times": n})
+    # CPU is counted from the moment every socket is connected: a reply needs no new socket.
+    marks = []
+    asyncio.run(
+        run_app_phase(
+            ws_url,
+            keys,
+            f"fixed{n}",
+            120,
+            on_start=lambda: marks.append(cpu_seconds(app_pid)),
+            on_end=lambda: marks.append(cpu_seconds(app_pid)),
+        )
+    )
+    fixed_cpu_ms = (marks[1] - marks[0]) / n * 1000
+
+    # The app: N paced replies through the sockets.
+    http_json(f"{fake_url}/_fake/reset", {})
+    label = f"app{n}"
+    marks = []
+    results = asyncio.run(
+        run_app_phase(
+            ws_url,
+            keys,
+            label,
+            max(120, args.tokens / args.rate * 10),
+            on_start=lambda: marks.append(cpu_seconds(app_pid)),
+            on_end=lambda: marks.append(cpu_seconds(app_pid)),
+        )
+    )
+    app_cpu = marks[1] - marks[0]
+    app = summarise(
+        results, upstream_schedule(fake_url, token_delay, args.tokens), args.tokens, label
+    )
+    app["cpu_per_delta_us"] = app_cpu / (n * args.tokens) * 1e6
+    app["fixed_cpu_per_reply_ms"] = fixed_cpu_ms
+    app["rss_mb"] = peak_rss_mb(app_pid)
+
+    # The floor: the same N streams read directly with the SDK, in a process of its own.
+    http_json(f"{fake_url}/_fake/reset", {})
+    label = f"direct{n}"
+    out = subprocess.run(
+        [PYTHON, __file__, "--direct-worker", fake_url, "--n", str(n), "--label", label],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    worker = json.loads(out)
+    direct = summarise(
+        worker["results"], upstream_schedule(fake_url, token_delay, args.tokens), args.tokens, label
+    )
+    direct["cpu_per_delta_us"] = worker["cpu"] / (n * args.tokens) * 1e6
+    direct["rss_mb"] = worker["rss_mb"]
+    return {"n": n, "app": app, "direct": direct}
+
+
+def print_report(rows: list[dict], args) -> None:
+    print(
+        f"\nReplies of {args.tokens} tokens at {args.rate} tokens/s; database: {args.db}; "
+        f"CHAT_DELTA_JOIN_MS={args.join_ms:g}; {os.cpu_count()} cores\n"
+    )
+    header = (
+        "| N | reader | TTFT median ms | TTFT p99 ms | lag median ms | lag p99 ms | "
+        "deltas expected | received | CPU µs/delta | fixed CPU ms/reply | peak RSS MB |"
+    )
+    print(header)
+    print("|---" * 11 + "|")
+    for row in rows:
+        for reader in ("app", "direct"):
+            r = row[reader]
+            fixed = f"{r['fixed_cpu_per_reply_ms']:.2f}" if "fixed_cpu_per_reply_ms" in r else "—"
+            print(
+                f"| {row['n']} | {reader} | {r['ttft_median']:.1f} | {r['ttft_p99']:.1f} | "
+                f"{r['lag_median']:.1f} | {r['lag_p99']:.1f} | {r['expected']} | "
+                f"{r['received']} | {r['cpu_per_delta_us']:.1f} | {fixed} | {r['rss_mb']:.0f} |"
+            )
+    print()
+    for row in rows:
+        app, direct = row["app"], row["direct"]
+        added_median = app["ttft_median"] - direct["ttft_median"]
+        added_p99 = app["ttft_p99"] - direct["ttft_p99"]
+        ratio = app["cpu_per_delta_us"] / direct["cpu_per_delta_us"]
+        print(
+            f"N={row['n']}: app adds {added_median:+.1f} ms median / {added_p99:+.1f} ms p99 "
+            f"to TTFT; lag p99 {app['lag_p99']:.1f} ms (direct {direct['lag_p99']:.1f}); "
+            f"CPU per delta {ratio:.2f}x the direct SDK reader; fixed CPU per reply "
+            f"{app['fixed_cpu_per_reply_ms']:.2f} ms; deltas lost "
+            f"{app['expected'] - app['received']}; replies not complete {app['incomplete']}; "
+            f"texts differing from the saved reply {app['holes']}; resyncs {app['resyncs']}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, action="append", help="concurrent replies (repeatable)")
+    parser.add_argument("--tokens", type=int, default=300, help="tokens per reply")
+    parser.add_argument("--rate", type=float, default=60.0, help="upstream tokens per second")
+    parser.add_argument(
+        "--join-ms", type=float, default=0.0, help="the server's CHAT_DELTA_JOIN_MS"
+    )
+    parser.add_argument("--db", choices=["auto", "postgres", "sqlite"], default="auto")
+    parser.add_argument("--direct-worker", metavar="BASE_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--label", help=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", help="print the raw figures as JSON too")
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="record the server under py-spy (pip install py-spy) into FILE (collapsed stacks)",
+    )
+    args = parser.parse_args()
+    sizes = args.n or [50]
+    if args.direct_worker:
+        asyncio.run(direct_worker(args.direct_worker, sizes[0], args.label))
+        return
+
+    if args.db == "auto":
+        with socket.socket() as sock:
+            args.db = "postgres" if sock.connect_ex(("127.0.0.1", 5432)) == 0 else "sqlite"
+    if args.db == "postgres":
+        subprocess.run(
+            [
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "root",
+                "-d",
+                "postgres",
+                "-qc",
+                "DROP DATABASE IF EXISTS chat_bench",
+                "-c",
+                "CREATE DATABASE chat_bench",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        database_url = "postgres://root@127.0.0.1:5432/chat_bench"
+    else:
+        path = ROOT / "var" / "bench.sqlite3"
+        path.unlink(missing_ok=True)
+        database_url = f"sqlite:///{path}"
+
+    fake_port, app_port = free_port(), free_port()
+    fake_url = f"http://127.0.0.1:{fake_port}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "chatapp.settings",
+        "DATABASE_URL": database_url,
+        "ANTHROPIC_BASE_URL": fake_url,
+        "ANTHROPIC_API_KEY": "bench",
+        "USAGE_REQUESTS_PER_MINUTE": "0",
+        "CHAT_DELTA_JOIN_MS": str(args.join_ms),
+        "LOG_LEVEL": "WARNING",
+    }
+    os.environ.update(env)
+    subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    fake = subprocess.Popen(
+        [
+            PYTHON,
+            "-m",
+            "chatapp.fake_anthropic",
+            "--port",
+            str(fake_port),
+            "--token-delay",
+            str(1 / args.rate),
+            "--first-token-delay",
+            "0",
+            "--reply-tokens",
+            str(args.tokens),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    server = [
+        PYTHON,
+        "-m",
+        "daphne",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(app_port),
+        "chatapp.asgi:application",
+    ]
+    if args.profile:
+        server = [
+            "py-spy",
+            "record",
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "--subprocesses",
+            "-o",
+            args.profile,
+            "--",
+            *server,
+        ]
+    app = subprocess.Popen(
+        server, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for_port(fake_port, fake, "the fake upstream")
+        wait_for_port(app_port, app, "the app server")
+        app_pid = app.pid
+        if args.profile:  # measure daphne, not py-spy
+            app_pid = int(Path(f"/proc/{app.pid}/task/{app.pid}/children").read_text().split()[0])
+        rows = [
+            bench_one(n, args, fake_url, app_pid, f"ws://127.0.0.1:{app_port}/ws/chat/")
+            for n in sizes
+        ]
+    finally:
+        if args.profile:  # py-spy writes its file when interrupted
+            os.kill(app_pid, signal.SIGTERM)
+            app.send_signal(signal.SIGINT)
+        else:
+            app.terminate()
+        fake.terminate()
+        app.wait()
+        fake.wait()
+    print_report(rows, args)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

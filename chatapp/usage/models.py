@@ -1,0 +1,181 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from .pricing import Prices
+
+MONEY = {"max_digits": 24, "decimal_places": 12}
+RATE = {"max_digits": 12, "decimal_places": 6, "validators": [MinValueValidator(Decimal(0))]}
+
+
+class ModelPrice(models.Model):
+    """A model's prices from a date on; a later row replaces it from its own date, and
+    what was recorded before keeps the row it was costed with."""
+
+    model = models.CharField(max_length=100)
+    effective_from = models.DateField()
+    input_per_mtok = models.DecimalField("input $/MTok", **RATE)
+    output_per_mtok = models.DecimalField("output $/MTok", **RATE)
+    cache_write_5m_per_mtok = models.DecimalField("cache write 5 min $/MTok", **RATE)
+    cache_write_1h_per_mtok = models.DecimalField("cache write 1 h $/MTok", **RATE)
+    cache_read_per_mtok = models.DecimalField("cache read $/MTok", **RATE)
+    batch_multiplier = models.DecimalField(
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.5"),
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="The Batch API's price as a fraction of the normal price.",
+    )
+
+    class Meta:
+        ordering = ["model", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "effective_from"], name="price_once_a_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} from {self.effective_from}"
+
+    @property
+    def prices(self) -> Prices:
+        return Prices(
+            input=self.input_per_mtok,
+            output=self.output_per_mtok,
+            cache_write_5m=self.cache_write_5m_per_mtok,
+            cache_write_1h=self.cache_write_1h_per_mtok,
+            cache_read=self.cache_read_per_mtok,
+            batch_multiplier=self.batch_multiplier,
+        )
+
+
+class UsageRecord(models.Model):
+    """The ledger: one row per upstream call that can cost money. It is written when the
+    call is about to be made (holding `reserved_cost` against the user's budget) and
+    settled once when the call ends, with the tokens and the exact cost."""
+
+    class Purpose(models.TextChoices):
+        CHAT = "chat"
+        TITLE = "title"
+        BATCH = "batch"
+
+    class Status(models.TextChoices):
+        RESERVED = "reserved"
+        COMPLETE = "complete"
+        STOPPED = "stopped"
+        ERROR = "error"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="usage"
+    )
+    conversation = models.ForeignKey(
+        "chat.Conversation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message = models.OneToOneField(
+        "chat.Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="usage_record",
+    )
+    model = models.CharField(max_length=100)
+    purpose = models.CharField(max_length=10, choices=Purpose.choices, default=Purpose.CHAT)
+    is_batch = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RESERVED)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cache_write_5m_tokens = models.PositiveIntegerField(default=0)
+    cache_write_1h_tokens = models.PositiveIntegerField(default=0)
+    cache_read_input_tokens = models.PositiveIntegerField(default=0)
+    # The most the call can cost, held against the budget until it is settled.
+    reserved_cost = models.DecimalField(**MONEY, default=Decimal(0))
+    # The exact cost; null when the model has no price (flagged to admins, never 0).
+    cost = models.DecimalField(**MONEY, null=True, blank=True)
+    price = models.ForeignKey(ModelPrice, null=True, blank=True, on_delete=models.PROTECT)
+    request_id = models.CharField(max_length=100, blank=True)
+    time_to_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="usage_user_time"),
+            models.Index(fields=["created_at"], name="usage_time"),
+            models.Index(fields=["model", "created_at"], name="usage_model_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} call {self.pk} ({self.model})"
+
+    @property
+    def cache_creation_input_tokens(self) -> int:
+        return self.cache_write_5m_tokens + self.cache_write_1h_tokens
+
+
+class UsagePolicy(models.Model):
+    """Site-wide limits (one row), editable in the admin."""
+
+    default_monthly_budget_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Each user's monthly spend limit unless set per user; empty: no limit.",
+    )
+    max_tokens_cap = models.PositiveIntegerField(
+        validators=[MinValueValidator(1)],
+        help_text="No reply may ask for more output tokens than this.",
+    )
+    requests_per_minute = models.PositiveIntegerField(
+        help_text="Replies a user may start per minute; 0: no limit."
+    )
+
+    class Meta:
+        verbose_name = "usage policy"
+        verbose_name_plural = "usage policy"
+
+    def __str__(self) -> str:
+        return "Usage policy"
+
+    @classmethod
+    def current(cls) -> "UsagePolicy":
+        policy, _ = cls.objects.get_or_create(
+            pk=1,
+            defaults={
+                "default_monthly_budget_usd": settings.USAGE_DEFAULT_MONTHLY_BUDGET_USD,
+                "max_tokens_cap": settings.USAGE_MAX_TOKENS_CAP,
+                "requests_per_minute": settings.USAGE_REQUESTS_PER_MINUTE,
+            },
+        )
+        return policy
+
+
+class UserBudget(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="budget"
+    )
+    monthly_limit_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Empty: the site-wide default.",
+    )
+
+    def __str__(self) -> str:
+        return f"Budget of {self.user}"
+
+
+class UpstreamRateLimit(models.Model):
+    """The anthropic-ratelimit-* headers of the latest upstream answer (one row)."""
+
+    headers = models.JSONField(default=dict)
+    observed_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return "Upstream rate limits"

@@ -1,0 +1,196 @@
+"""Recording what calls cost, and refusing the ones a user may not make. Every upstream
+call that can cost money goes through `usage_reserve` before it is made and `usage_settle`
+once it has ended: the one road into the ledger, whatever made the call."""
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Case, DecimalField, Q, Sum, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from .models import ModelPrice, UpstreamRateLimit, UsagePolicy, UsageRecord, UserBudget
+from .pricing import TokenUsage, cost_of, most_it_can_cost
+
+ZERO = Decimal(0)
+
+
+class UsageRefused(Exception):
+    """A call the user may not make now; `code` is the error frame's code."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def price_for(model: str, when: dt.datetime | None = None) -> ModelPrice | None:
+    day = timezone.localdate(when or timezone.now())
+    return (
+        ModelPrice.objects.filter(model=model, effective_from__lte=day)
+        .order_by("-effective_from")
+        .first()
+    )
+
+
+def month_start(now: dt.datetime | None = None) -> dt.datetime:
+    local = timezone.localtime(now or timezone.now())
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def monthly_limit(user, policy: UsagePolicy) -> Decimal | None:
+    budget = UserBudget.objects.filter(user=user).first()
+    if budget is not None and budget.monthly_limit_usd is not None:
+        return budget.monthly_limit_usd
+    return policy.default_monthly_budget_usd
+
+
+# What counts against a budget: the exact cost of settled calls, the reservation of open ones.
+COMMITTED = Case(
+    When(status=UsageRecord.Status.RESERVED, then="reserved_cost"),
+    default=Coalesce("cost", ZERO, output_field=DecimalField()),
+    output_field=DecimalField(max_digits=24, decimal_places=12),
+)
+
+
+@dataclass(frozen=True)
+class MonthToDate:
+    tokens: int
+    cost: Decimal
+    limit: Decimal | None
+    unpriced_calls: int
+
+    def to_dict(self) -> dict:
+        return {
+            "tokens": self.tokens,
+            "cost": str(self.cost.quantize(Decimal("0.000001"))),
+            "limit": str(self.limit) if self.limit is not None else None,
+            "unpriced_calls": self.unpriced_calls,
+        }
+
+
+def month_to_date(*, user) -> MonthToDate:
+    totals = UsageRecord.objects.filter(user=user, created_at__gte=month_start()).aggregate(
+        committed=Coalesce(Sum(COMMITTED), ZERO, output_field=DecimalField()),
+        input=Coalesce(Sum("input_tokens"), 0),
+        output=Coalesce(Sum("output_tokens"), 0),
+        write_5m=Coalesce(Sum("cache_write_5m_tokens"), 0),
+        write_1h=Coalesce(Sum("cache_write_1h_tokens"), 0),
+        read=Coalesce(Sum("cache_read_input_tokens"), 0),
+        unpriced=Sum(
+            Case(
+                When(Q(cost__isnull=True) & ~Q(status=UsageRecord.Status.RESERVED), then=1),
+                default=0,
+            )
+        ),
+    )
+    tokens = sum(totals[k] for k in ("input", "output", "write_5m", "write_1h", "read"))
+    return MonthToDate(
+        tokens=tokens,
+        cost=totals["committed"],
+        limit=monthly_limit(user, UsagePolicy.current()),
+        unpriced_calls=totals["unpriced"] or 0,
+    )
+
+
+def usage_reserve(
+    *,
+    user,
+    model: str,
+    max_tokens: int,
+    input_tokens_at_most: int,
+    conversation=None,
+    message=None,
+    purpose: str = UsageRecord.Purpose.CHAT,
+) -> UsageRecord:
+    """Checks the user's rate limit and budget and holds the call's worst-case cost.
+    Must run inside the transaction that stores the request: the user's budget row is
+    locked, so concurrent calls of one user are checked one after the other."""
+    now = timezone.now()
+    policy = UsagePolicy.current()
+    UserBudget.objects.get_or_create(user=user)
+    UserBudget.objects.select_for_update().get(user=user)
+
+    if policy.requests_per_minute:
+        recent = UsageRecord.objects.filter(
+            user=user, created_at__gt=now - dt.timedelta(minutes=1)
+        ).count()
+        if recent >= policy.requests_per_minute:
+            raise UsageRefused(
+                "rate_limited",
+                f"You can start {policy.requests_per_minute} replies a minute; "
+                "wait a moment and send again.",
+            )
+
+    price = price_for(model, now)
+    worst = ZERO
+    if price is not None:
+        worst = most_it_can_cost(
+            input_tokens_at_most=input_tokens_at_most, max_tokens=max_tokens, prices=price.prices
+        )
+    limit = monthly_limit(user, policy)
+    if limit is not None:
+        if price is None:
+            raise UsageRefused(
+                "no_price",
+                f"The model {model} has no price yet, so its cost cannot be held against "
+                "your budget. An admin must add its price first.",
+            )
+        spent = month_to_date(user=user).cost
+        if spent + worst > limit:
+            raise UsageRefused(
+                "budget_exceeded",
+                f"This reply could cost up to ${worst:.4f}, and you have used "
+                f"${spent:.4f} of your ${limit:.2f} monthly budget. Ask an admin to "
+                "raise it, or wait for next month.",
+            )
+    return UsageRecord.objects.create(
+        user=user,
+        conversation=conversation,
+        message=message,
+        model=model,
+        purpose=purpose,
+        reserved_cost=worst,
+        price=price,
+    )
+
+
+def usage_settle(
+    *,
+    record: UsageRecord,
+    usage: dict,
+    cache_creation: dict | None = None,
+    status: str,
+    served_model: str = "",
+    request_id: str = "",
+    time_to_first_token_ms: int | None = None,
+    duration_ms: int | None = None,
+) -> UsageRecord:
+    """Records what the call used and costs, once, with the price row it was costed at."""
+    tokens = TokenUsage.from_api(usage, cache_creation)
+    if served_model and served_model != record.model:
+        record.model = served_model
+        record.price = price_for(served_model, record.created_at)
+    record.status = status
+    record.input_tokens = tokens.input_tokens
+    record.output_tokens = tokens.output_tokens
+    record.cache_write_5m_tokens = tokens.cache_write_5m_tokens
+    record.cache_write_1h_tokens = tokens.cache_write_1h_tokens
+    record.cache_read_input_tokens = tokens.cache_read_input_tokens
+    record.cost = (
+        cost_of(tokens, record.price.prices, batch=record.is_batch) if record.price else None
+    )
+    record.request_id = request_id
+    record.time_to_first_token_ms = time_to_first_token_ms
+    record.duration_ms = duration_ms
+    record.settled_at = timezone.now()
+    record.save()
+    return record
+
+
+def upstream_rate_limit_observe(headers: dict) -> None:
+    if headers:
+        UpstreamRateLimit.objects.update_or_create(
+            pk=1, defaults={"headers": headers, "observed_at": timezone.now()}
+        )
