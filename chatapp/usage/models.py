@@ -179,3 +179,38 @@ class UpstreamRateLimit(models.Model):
 
     def __str__(self) -> str:
         return "Upstream rate limits"
+
+
+class UsageDaily(models.Model):
+    """The ledger summed per day, user and model, kept in the same transaction as each
+    settled call, so reports over millions of calls read thousands of rows. `day` is in
+    the site's time zone (settings.TIME_ZONE)."""
+
+    day = models.DateField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    model = models.CharField(max_length=100)
+    requests = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_write_5m_tokens = models.BigIntegerField(default=0)
+    cache_write_1h_tokens = models.BigIntegerField(default=0)
+    cache_read_input_tokens = models.BigIntegerField(default=0)
+    # Sum of the priced calls' costs; calls without a price are counted apart, never as 0.
+    cost = models.DecimalField(**MONEY, default=Decimal(0))
+    unpriced_requests = models.PositiveIntegerField(default=0)
+    # What cache reads saved against the full input price, less the cache-write premium.
+    cache_savings = models.DecimalField(**MONEY, default=Decimal(0))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "user", "model"], name="usage_daily_once")
+        ]
+        indexes = [
+            models.Index(fields=["day", "model"], name="usage_daily_day_model"),
+            models.Index(fields=["user", "day"], name="usage_daily_user_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.user_id} {self.model}"

@@ -6,12 +6,20 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Case, DecimalField, Q, Sum, When
+from django.db import IntegrityError, transaction
+from django.db.models import Case, DecimalField, F, Q, Sum, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import ModelPrice, UpstreamRateLimit, UsagePolicy, UsageRecord, UserBudget
-from .pricing import TokenUsage, cost_of, most_it_can_cost
+from .models import (
+    ModelPrice,
+    UpstreamRateLimit,
+    UsageDaily,
+    UsagePolicy,
+    UsageRecord,
+    UserBudget,
+)
+from .pricing import TokenUsage, cache_savings, cost_of, most_it_can_cost
 
 ZERO = Decimal(0)
 
@@ -186,7 +194,48 @@ def usage_settle(
     record.duration_ms = duration_ms
     record.settled_at = timezone.now()
     record.save()
+    _add_to_daily(record, tokens)
     return record
+
+
+TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_input_tokens",
+)
+
+
+def _add_to_daily(record: UsageRecord, tokens: TokenUsage) -> None:
+    """Adds a settled call to its day's row, in the caller's transaction."""
+    savings = cache_savings(tokens, record.price.prices) if record.price else ZERO
+    increments = {name: F(name) + getattr(tokens, name) for name in TOKEN_FIELDS}
+    increments.update(
+        requests=F("requests") + 1,
+        cost=F("cost") + (record.cost or ZERO),
+        unpriced_requests=F("unpriced_requests") + (1 if record.cost is None else 0),
+        cache_savings=F("cache_savings") + savings,
+    )
+    key = {
+        "day": timezone.localdate(record.created_at),
+        "user_id": record.user_id,
+        "model": record.model,
+    }
+    if UsageDaily.objects.filter(**key).update(**increments):
+        return
+    try:
+        with transaction.atomic():
+            UsageDaily.objects.create(
+                **key,
+                requests=1,
+                cost=record.cost or ZERO,
+                unpriced_requests=1 if record.cost is None else 0,
+                cache_savings=savings,
+                **{name: getattr(tokens, name) for name in TOKEN_FIELDS},
+            )
+    except IntegrityError:  # created meanwhile by a concurrent call: add to it
+        UsageDaily.objects.filter(**key).update(**increments)
 
 
 def upstream_rate_limit_observe(headers: dict) -> None:
