@@ -2,6 +2,7 @@
 member), the fake Anthropic API over real HTTP, and authenticated sockets."""
 
 import asyncio
+import importlib
 import os
 
 import pytest
@@ -31,6 +32,20 @@ def pytest_runtest_setup(item):
         need(connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL)")
     if item.get_closest_marker("redis"):
         need(bool(os.environ.get("TEST_REDIS_URL")), "Redis (TEST_REDIS_URL)")
+
+
+@pytest.fixture(autouse=True)
+def seeded_prices(request):
+    """The price rows the data migration seeds: a transactional test's flush removes them,
+    and the app reads them as it would in production."""
+    for name in ("transactional_db", "db"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name)
+            from django.apps import apps
+
+            seed = importlib.import_module("chatapp.usage.migrations.0002_seed_prices").seed
+            seed(apps, None)
+            return
 
 
 @pytest.fixture(scope="session")

@@ -140,7 +140,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._send_saved_reply(accepted.reply.pk)
 
     async def _send_saved_reply(self, message_id: int) -> None:
-        reply = await run_db(Message.objects.get, pk=message_id)
+        reply = await run_db(Message.objects.select_related("usage_record").get, pk=message_id)
         self._push(
             {
                 "type": "resync",

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from chatapp.llm.stream import ReplyState, UpstreamError, stream_events, upstream_error
+from chatapp.usage.services import month_to_date
 
 from .db import run_db
 from .frames import encode, error_frame
@@ -186,6 +187,7 @@ class LiveReply:
 
     def __init__(self, accepted: AcceptedMessage):
         self.reply: Message = accepted.reply
+        self.usage_record = accepted.usage_record
         self.conversation_id = accepted.conversation.pk
         self.owner_id = accepted.conversation.owner_id
         self.message_id = accepted.reply.pk
@@ -272,10 +274,12 @@ class LiveReply:
             status, error = Message.Status.ERROR, upstream_error(exc)
         self._streaming = False
         duration_ms = int((time.monotonic() - started) * 1000)
+        month = None
         try:
             message = await run_db(
                 reply_finalize,
                 reply=self.reply,
+                usage_record=self.usage_record,
                 status=status,
                 state=self.state,
                 error=error,
@@ -287,6 +291,10 @@ class LiveReply:
             message = self.reply
             message.status = Message.Status.ERROR
             error = UpstreamError("save_failed", "The reply could not be saved.")
+        try:
+            month = (await run_db(month_to_date, user=self.owner_id)).to_dict()
+        except Exception:
+            logger.exception("could not total the month of user %s", self.owner_id)
         self.final = message.to_dict()
         if self.final["status"] == Message.Status.ERROR and error is not None:
             self._relay(
@@ -297,7 +305,7 @@ class LiveReply:
                     message_id=self.message_id,
                 )
             )
-        self._relay({"type": "message_stop", "message": self.final})
+        self._relay({"type": "message_stop", "message": self.final, "month_to_date": month})
 
 
 class Hub:

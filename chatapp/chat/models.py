@@ -93,6 +93,17 @@ class Message(models.Model):
         """The message's text blocks joined: what a person reads."""
         return "".join(b.get("text", "") for b in self.content if b.get("type") == "text")
 
+    def _cost(self) -> dict:
+        """The reply's cost from its ledger row: exact once settled, null while streaming,
+        and flagged `priced: false` (never $0) when its model has no price."""
+        if self.role != self.Role.ASSISTANT:
+            return {"cost": None, "priced": None}
+        record = getattr(self, "usage_record", None)  # select_related or set by the services
+        if record is None or record.status == "reserved":
+            return {"cost": None, "priced": None}
+        cost = record.cost
+        return {"cost": None if cost is None else str(cost), "priced": cost is not None}
+
     @property
     def usage(self) -> dict:
         return {
@@ -108,6 +119,7 @@ class Message(models.Model):
         if self.status == self.Status.ERROR:
             error = {"code": self.error_code, "message": self.error_message}
         return {
+            **self._cost(),
             "id": self.pk,
             "role": self.role,
             "status": self.status,

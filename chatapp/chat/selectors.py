@@ -14,7 +14,7 @@ def conversation_get(*, user, conversation_id: int) -> Conversation | None:
 
 
 def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:
-    return conversation.messages.order_by("created_at", "id")
+    return conversation.messages.select_related("usage_record").order_by("created_at", "id")
 
 
 def upstream_history(*, conversation: Conversation) -> list[dict]:

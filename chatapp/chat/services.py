@@ -9,6 +9,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chatapp.llm.stream import ReplyRequest, ReplyState, UpstreamError
+from chatapp.usage.models import UsagePolicy, UsageRecord
+from chatapp.usage.services import (
+    UsageRefused,
+    upstream_rate_limit_observe,
+    usage_reserve,
+    usage_settle,
+)
 
 from . import selectors
 from .models import Conversation, Message
@@ -34,6 +41,8 @@ class AcceptedMessage:
     duplicate: bool
     # What to send upstream; None for a duplicate, whose reply is already under way or done.
     request: ReplyRequest | None
+    # The ledger row holding the call's worst-case cost against the user's budget.
+    usage_record: UsageRecord | None = None
 
 
 def title_from_text(text: str) -> str:
@@ -136,31 +145,49 @@ def _accept_new(*, user, conversation_id, text, client_id, model, system) -> Acc
     )
     if not created:
         conversation.save(update_fields=["updated_at"])
+    request = ReplyRequest(
+        model=conversation.model,
+        max_tokens=min(conversation.max_tokens, UsagePolicy.current().max_tokens_cap),
+        system=conversation.system_prompt,
+        messages=history,
+    )
+    try:
+        record = usage_reserve(
+            user=user,
+            model=request.model,
+            max_tokens=request.max_tokens,
+            input_tokens_at_most=request.input_tokens_at_most(),
+            conversation=conversation,
+            message=reply,
+        )
+    except UsageRefused as refused:
+        # Nothing is stored: the transaction rolls back, and the tab keeps the text.
+        raise ChatError(refused.code, refused.message) from refused
+    reply.usage_record = record
     return AcceptedMessage(
         conversation=conversation,
         user_message=user_message,
         reply=reply,
         created_conversation=created,
         duplicate=False,
-        request=ReplyRequest(
-            model=conversation.model,
-            max_tokens=conversation.max_tokens,
-            system=conversation.system_prompt,
-            messages=history,
-        ),
+        request=request,
+        usage_record=record,
     )
 
 
+@transaction.atomic
 def reply_finalize(
     *,
     reply: Message,
     status: str,
     state: ReplyState,
+    usage_record: UsageRecord | None = None,
     error: UpstreamError | None = None,
     time_to_first_token_ms: int | None = None,
     duration_ms: int | None = None,
 ) -> Message:
-    """Saves a finished reply, whatever way it ended, in one UPDATE."""
+    """Saves a finished reply, whatever way it ended, and settles its usage, in one
+    transaction."""
     reply.status = status
     reply.content = state.saved_content()
     reply.stop_reason = state.stop_reason
@@ -191,18 +218,37 @@ def reply_finalize(
             "completed_at",
         ]
     )
+    if usage_record is not None:
+        reply.usage_record = usage_settle(
+            record=usage_record,
+            usage=state.usage,
+            cache_creation=state.cache_creation,
+            status=status,
+            served_model=state.model,
+            request_id=reply.request_id,
+            time_to_first_token_ms=time_to_first_token_ms,
+            duration_ms=duration_ms,
+        )
+    upstream_rate_limit_observe(state.rate_limits)
     return reply
 
 
 def replies_mark_interrupted() -> int:
     """Marks replies left `streaming` by a server that stopped as failed, so their
-    conversations can go on. Run at start-up, while no server process is streaming."""
-    return Message.objects.filter(status=Message.Status.STREAMING).update(
-        status=Message.Status.ERROR,
-        error_code="interrupted",
-        error_message="The server stopped before this reply finished.",
-        completed_at=timezone.now(),
-    )
+    conversations can go on, and settles their reservations as errors: the usage the API
+    reported died with the server, so they are recorded with no tokens, for an admin to
+    see. Run at start-up, while no server process is streaming."""
+    with transaction.atomic():
+        for record in UsageRecord.objects.select_related("price").filter(
+            status=UsageRecord.Status.RESERVED, message__status=Message.Status.STREAMING
+        ):
+            usage_settle(record=record, usage={}, status=UsageRecord.Status.ERROR)
+        return Message.objects.filter(status=Message.Status.STREAMING).update(
+            status=Message.Status.ERROR,
+            error_code="interrupted",
+            error_message="The server stopped before this reply finished.",
+            completed_at=timezone.now(),
+        )
 
 
 def conversation_update(*, conversation: Conversation, **fields) -> Conversation:

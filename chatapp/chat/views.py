@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from chatapp.llm.catalogue import MODELS
+from chatapp.usage.services import month_to_date
 
 from . import selectors
 from .forms import ConversationSettingsForm
@@ -36,6 +37,7 @@ def chat(request, conversation_id: int | None = None):
             reverse("chat:settings", args=[conversation.pk]) if conversation else None
         ),
         "new_chat_url": reverse("chat:index"),
+        "month_to_date": month_to_date(user=request.user).to_dict(),
     }
     return render(
         request,

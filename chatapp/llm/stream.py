@@ -25,6 +25,11 @@ class ReplyRequest:
     messages: list[dict]
     system: str = ""
 
+    def input_tokens_at_most(self) -> int:
+        """A bound no tokenizer exceeds: one token per UTF-8 byte of what is sent."""
+        sent = json.dumps(self.messages, ensure_ascii=False) + self.system
+        return len(sent.encode())
+
     def params(self) -> dict:
         params = {"model": self.model, "max_tokens": self.max_tokens, "messages": self.messages}
         if self.system:

@@ -6,7 +6,9 @@ from django.db import models
 
 from .pricing import Prices
 
-MONEY = {"max_digits": 24, "decimal_places": 12}
+# Exact for any price with 6 decimals per million tokens times a 3-decimal batch multiplier.
+MONEY = {"max_digits": 30, "decimal_places": 15}
+MONEY_PLACES = Decimal(10) ** -MONEY["decimal_places"]
 RATE = {"max_digits": 12, "decimal_places": 6, "validators": [MinValueValidator(Decimal(0))]}
 
 

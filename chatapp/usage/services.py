@@ -4,14 +4,15 @@ once it has ended: the one road into the ledger, whatever made the call."""
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, DecimalField, F, Q, Sum, When
+from django.db.models import DecimalField, F, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .models import (
+    MONEY_PLACES,
     ModelPrice,
     UpstreamRateLimit,
     UsageDaily,
@@ -22,6 +23,13 @@ from .models import (
 from .pricing import TokenUsage, cache_savings, cost_of, most_it_can_cost
 
 ZERO = Decimal(0)
+TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_input_tokens",
+)
 
 
 class UsageRefused(Exception):
@@ -54,14 +62,6 @@ def monthly_limit(user, policy: UsagePolicy) -> Decimal | None:
     return policy.default_monthly_budget_usd
 
 
-# What counts against a budget: the exact cost of settled calls, the reservation of open ones.
-COMMITTED = Case(
-    When(status=UsageRecord.Status.RESERVED, then="reserved_cost"),
-    default=Coalesce("cost", ZERO, output_field=DecimalField()),
-    output_field=DecimalField(max_digits=24, decimal_places=12),
-)
-
-
 @dataclass(frozen=True)
 class MonthToDate:
     tokens: int
@@ -79,26 +79,20 @@ class MonthToDate:
 
 
 def month_to_date(*, user) -> MonthToDate:
-    totals = UsageRecord.objects.filter(user=user, created_at__gte=month_start()).aggregate(
-        committed=Coalesce(Sum(COMMITTED), ZERO, output_field=DecimalField()),
-        input=Coalesce(Sum("input_tokens"), 0),
-        output=Coalesce(Sum("output_tokens"), 0),
-        write_5m=Coalesce(Sum("cache_write_5m_tokens"), 0),
-        write_1h=Coalesce(Sum("cache_write_1h_tokens"), 0),
-        read=Coalesce(Sum("cache_read_input_tokens"), 0),
-        unpriced=Sum(
-            Case(
-                When(Q(cost__isnull=True) & ~Q(status=UsageRecord.Status.RESERVED), then=1),
-                default=0,
-            )
-        ),
+    """This month's settled calls (from the daily roll-up) and open reservations."""
+    settled = UsageDaily.objects.filter(user=user, day__gte=month_start().date()).aggregate(
+        cost=Coalesce(Sum("cost"), ZERO, output_field=DecimalField()),
+        unpriced=Coalesce(Sum("unpriced_requests"), 0),
+        **{name: Coalesce(Sum(name), 0) for name in TOKEN_FIELDS},
     )
-    tokens = sum(totals[k] for k in ("input", "output", "write_5m", "write_1h", "read"))
+    reserved = UsageRecord.objects.filter(user=user, status=UsageRecord.Status.RESERVED).aggregate(
+        held=Coalesce(Sum("reserved_cost"), ZERO, output_field=DecimalField())
+    )
     return MonthToDate(
-        tokens=tokens,
-        cost=totals["committed"],
+        tokens=sum(settled[name] for name in TOKEN_FIELDS),
+        cost=settled["cost"] + reserved["held"],
         limit=monthly_limit(user, UsagePolicy.current()),
-        unpriced_calls=totals["unpriced"] or 0,
+        unpriced_calls=settled["unpriced"],
     )
 
 
@@ -136,7 +130,7 @@ def usage_reserve(
     if price is not None:
         worst = most_it_can_cost(
             input_tokens_at_most=input_tokens_at_most, max_tokens=max_tokens, prices=price.prices
-        )
+        ).quantize(MONEY_PLACES, rounding=ROUND_CEILING)
     limit = monthly_limit(user, policy)
     if limit is not None:
         if price is None:
@@ -187,7 +181,9 @@ def usage_settle(
     record.cache_write_1h_tokens = tokens.cache_write_1h_tokens
     record.cache_read_input_tokens = tokens.cache_read_input_tokens
     record.cost = (
-        cost_of(tokens, record.price.prices, batch=record.is_batch) if record.price else None
+        cost_of(tokens, record.price.prices, batch=record.is_batch).quantize(MONEY_PLACES)
+        if record.price
+        else None
     )
     record.request_id = request_id
     record.time_to_first_token_ms = time_to_first_token_ms
@@ -198,18 +194,11 @@ def usage_settle(
     return record
 
 
-TOKEN_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "cache_read_input_tokens",
-)
-
-
 def _add_to_daily(record: UsageRecord, tokens: TokenUsage) -> None:
     """Adds a settled call to its day's row, in the caller's transaction."""
-    savings = cache_savings(tokens, record.price.prices) if record.price else ZERO
+    savings = (
+        cache_savings(tokens, record.price.prices).quantize(MONEY_PLACES) if record.price else ZERO
+    )
     increments = {name: F(name) + getattr(tokens, name) for name in TOKEN_FIELDS}
     increments.update(
         requests=F("requests") + 1,

@@ -13,6 +13,7 @@
   const dataElement = document.getElementById("chat-data");
   if (!dataElement) return;
   const DATA = JSON.parse(dataElement.textContent);
+  document.addEventListener("DOMContentLoaded", () => showMonthToDate(DATA.month_to_date));
 
   const RECONNECT_MIN_MS = 500;
   const RECONNECT_MAX_MS = 10000;
@@ -313,6 +314,8 @@
       this.status = message.status || "complete";
       this.error = message.error || null;
       this.usage = message.usage || null;
+      this.cost = message.cost != null ? message.cost : null;
+      this.priced = message.priced != null ? message.priced : null;
       this.stopReason = message.stop_reason || null;
       this.final = this.status !== "streaming";
       this.rebuild = true;
@@ -401,7 +404,7 @@
       if (this.final && this.usage) {
         const usage = document.createElement("span");
         usage.className = "usage";
-        usage.textContent = formatUsage(this.usage);
+        usage.textContent = formatUsage(this.usage) + formatCost(this.cost, this.priced);
         meta.append(usage);
       }
     }
@@ -419,6 +422,28 @@
     if (usage.cache_read_input_tokens) text += ` · ${n(usage.cache_read_input_tokens)} cache read`;
     if (usage.cache_creation_input_tokens) text += ` · ${n(usage.cache_creation_input_tokens)} cache write`;
     return text;
+  }
+
+  function formatMoney(value) {
+    const amount = Number(value);
+    if (!Number.isFinite(amount)) return "";
+    return "$" + amount.toFixed(amount !== 0 && amount < 0.01 ? 6 : 4);
+  }
+
+  // A reply's cost: exact once saved; "no price" (never $0) when its model has none.
+  function formatCost(cost, priced) {
+    if (priced === false) return " · no price";
+    if (cost == null) return "";
+    return " · " + formatMoney(cost);
+  }
+
+  function showMonthToDate(month) {
+    const box = document.getElementById("month-usage");
+    if (!box || !month) return;
+    let text = `This month: ${Number(month.tokens || 0).toLocaleString("en-US")} tokens · ${formatMoney(month.cost)}`;
+    if (month.limit != null) text += ` of ${formatMoney(month.limit)}`;
+    box.textContent = text;
+    box.classList.toggle("over-budget", month.limit != null && Number(month.cost) >= Number(month.limit));
   }
 
   function safeHttpUrl(url) {
@@ -1120,6 +1145,7 @@
     },
 
     message_stop(frame) {
+      if (frame.month_to_date) showMonthToDate(frame.month_to_date);
       const reply = replyFor(frame);
       if (!reply || !frame.message) return;
       reply.applyMessage(frame.message);
