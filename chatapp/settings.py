@@ -151,6 +151,10 @@ CHAT_CLIENT_BUFFER_FRAMES = env.int("CHAT_CLIENT_BUFFER_FRAMES", default=256)
 # Milliseconds a text delta may wait for the next ones to join it into one frame (the first
 # delta after a pause is never held back); 0 joins only what has queued up anyway.
 CHAT_DELTA_JOIN_MS = env.float("CHAT_DELTA_JOIN_MS", default=0.0)
+# Relay live replies to the tabs of other server processes through the channel layer
+# (on by default with Redis), in batches of at most this many milliseconds.
+CHAT_CROSS_PROCESS = env.bool("CHAT_CROSS_PROCESS", default=bool(REDIS_URL))
+CHAT_RELAY_BATCH_MS = env.float("CHAT_RELAY_BATCH_MS", default=20.0)
 # Threads that run the chat's database work, each with its own connection.
 CHAT_DB_THREADS = env.int("CHAT_DB_THREADS", default=8)
 # Serve /static/ from the app server itself (fine for a small team; put a web server or a

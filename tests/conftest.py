@@ -34,6 +34,19 @@ def pytest_runtest_setup(item):
         need(bool(os.environ.get("TEST_REDIS_URL")), "Redis (TEST_REDIS_URL)")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def close_pool_connections_at_the_end(request):
+    """The chat's ORM threads keep their connections; the test database can only be
+    dropped once they are closed."""
+    try:
+        request.getfixturevalue("django_db_setup")
+    except pytest.FixtureLookupError:  # run without pytest-django (the fake API's tests)
+        yield
+        return
+    yield
+    close_all_connections()
+
+
 @pytest.fixture(autouse=True)
 def seeded_prices(request):
     """The price rows the data migration seeds: a transactional test's flush removes them,

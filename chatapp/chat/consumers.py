@@ -1,6 +1,8 @@
 """The chat socket (docs/protocol.md): a thin consumer over the chat services and the
 process's live replies."""
 
+import asyncio
+import json
 import logging
 
 from channels.consumer import get_handler_name
@@ -17,14 +19,22 @@ from .frames import (
     error_frame,
     parse_client_frame,
 )
-from .live import Frame, Outbox, hub
+from .live import Frame, Outbox, conversation_group_name, hub, live_group_name
 from .models import Message
 from .services import ChatError, message_accept
 
 logger = logging.getLogger(__name__)
 
 
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("channel layer request failed", exc_info=task.exception())
+
+
 class ChatConsumer(AsyncWebsocketConsumer):
+    # The process's live replies (a test may give a consumer class a hub of its own, to
+    # play a second server process).
+    hub = hub
     outbox: Outbox | None = None
 
     async def dispatch(self, message):
@@ -43,19 +53,42 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.user = user
         self.user_group = f"chat.user.{user.pk}"
+        # Joined before the handshake completes, so nothing sent after it is missed.
+        await self.channel_layer.group_add(self.user_group, self.channel_name)
         await self.accept()
         self.outbox = Outbox(
             self._send_text,
             settings.CHAT_CLIENT_BUFFER_FRAMES,
             settings.CHAT_DELTA_JOIN_MS / 1000,
+            request_resync=self._request_resync,
         )
-        await self.channel_layer.group_add(self.user_group, self.channel_name)
+        # Per reply relayed from another process, the last seq taken; and the
+        # conversations whose resync has been asked for.
+        self._remote_seq: dict[int, int] = {}
+        self._resync_asked: set[int] = set()
 
     async def disconnect(self, code):
-        if self.outbox is not None:
-            hub.unwatch_all(self.outbox)
-            self.outbox.close()
+        if getattr(self, "user_group", None):
             await self.channel_layer.group_discard(self.user_group, self.channel_name)
+        if self.outbox is not None:
+            watched = list(self.outbox.watching)
+            self.hub.unwatch_all(self.outbox)
+            self.outbox.close()
+            if self.hub.cross_process:
+                for conversation_id in watched:
+                    await self.channel_layer.group_discard(
+                        conversation_group_name(conversation_id), self.channel_name
+                    )
+
+    async def _watch(self, conversation_id: int) -> None:
+        """This tab shows the conversation: it gets its live frames, from every process."""
+        if conversation_id in self.outbox.watching:
+            return
+        self.hub.watch(conversation_id, self.outbox)
+        if self.hub.cross_process:
+            await self.channel_layer.group_add(
+                conversation_group_name(conversation_id), self.channel_name
+            )
 
     async def _send_text(self, text: str) -> None:
         await self.send(text_data=text)
@@ -109,7 +142,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             system=frame.system,
         )
         conversation = accepted.conversation
-        hub.watch(conversation.pk, self.outbox)
+        await self._watch(conversation.pk)
         if accepted.created_conversation or accepted.duplicate:
             self._push(conversation_frame(conversation, client_id=frame.client_id))
         if accepted.created_conversation:
@@ -129,11 +162,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
             "duplicate": accepted.duplicate,
         }
         if not accepted.duplicate:
-            hub.broadcast(conversation.pk, user_message)
-            hub.start(accepted)
+            self.hub.broadcast(conversation.pk, user_message)
+            if self.hub.cross_process:  # the tabs of other processes see the question too
+                await self.channel_layer.group_send(
+                    conversation_group_name(conversation.pk),
+                    {
+                        "type": "chat.relay",
+                        "origin": self.hub.process_id,
+                        "conversation_id": conversation.pk,
+                        "message_id": None,
+                        "frames": [[0, json.dumps(user_message)]],
+                    },
+                )
+            self.hub.start(accepted)
             return
         self._push(user_message)
-        live = hub.reply_in(conversation.pk)
+        live = self.hub.reply_in(conversation.pk)
         if live is not None and live.message_id == accepted.reply.pk:
             self.outbox.push_resync(live)
         else:
@@ -160,19 +204,90 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return conversation
 
     async def _stop(self, frame: ConversationFrame) -> None:
-        live = hub.reply_in(frame.conversation_id)
+        live = self.hub.reply_in(frame.conversation_id)
         if live is not None and live.owner_id == self.user.pk:
             if live.stop():
                 return
-        await self._owned(frame.conversation_id)
+        conversation = await self._owned(frame.conversation_id)
+        if (
+            live is None
+            and self.hub.cross_process
+            and await run_db(selectors.conversation_streams, conversation=conversation)
+        ):
+            # Streaming in another process: its hub stops it if the owner matches.
+            await self.channel_layer.group_send(
+                live_group_name(conversation.pk),
+                {
+                    "type": "chat.stop_request",
+                    "conversation_id": conversation.pk,
+                    "owner_id": self.user.pk,
+                },
+            )
+            return
         raise ChatError("not_streaming", "No reply is streaming in this conversation.")
 
     async def _open(self, frame: ConversationFrame) -> None:
         conversation = await self._owned(frame.conversation_id)
-        hub.watch(conversation.pk, self.outbox)
-        live = hub.reply_in(conversation.pk)
+        await self._watch(conversation.pk)
+        live = self.hub.reply_in(conversation.pk)
         if live is not None:
             self.outbox.push_resync(live)
+        elif self.hub.cross_process:
+            # A reply streaming in another process: nothing of it is shown until its
+            # resync comes (a reply that starts afresh needs none).
+            self._request_resync(conversation.pk, None)
+
+    def _request_resync(self, conversation_id: int, message_id: int | None) -> None:
+        """Asks the process running the conversation's reply, if any, for a resync."""
+        if conversation_id in self._resync_asked:
+            return
+        self._resync_asked.add(conversation_id)
+        send = self.channel_layer.group_send(
+            live_group_name(conversation_id),
+            {
+                "type": "chat.resync_request",
+                "conversation_id": conversation_id,
+                "reply_to": self.channel_name,
+            },
+        )
+        asyncio.ensure_future(send).add_done_callback(_log_failure)
+
+    async def chat_relay(self, event):
+        """Frames of a reply streaming in another process (this process's own tabs got
+        them directly). Each reply's frames must come with contiguous seq numbers; at a
+        gap (the layer drops what a full channel cannot take, silently) the tab skips
+        frames until a resync of the whole reply so far arrives."""
+        if event["origin"] == self.hub.process_id or self.outbox is None:
+            return
+        conversation_id, message_id = event["conversation_id"], event["message_id"]
+        for seq, text in event["frames"]:
+            data = json.loads(text)
+            if message_id is not None and not self._remote_in_order(
+                conversation_id, message_id, seq, data
+            ):
+                continue
+            self.outbox.push(Frame(data, message_id=message_id, seq=seq, text=text))
+
+    def _remote_in_order(self, conversation_id: int, message_id: int, seq: int, data) -> bool:
+        kind = data["type"]
+        have = self._remote_seq.get(message_id)
+        if kind == "message_stop":
+            return True  # carries the whole saved reply
+        if kind == "resync":
+            if have is not None and data["seq"] is not None and data["seq"] <= have:
+                return False  # older than what this tab already has, without a gap
+            self._resync_asked.discard(conversation_id)
+            self._remote_seq[message_id] = data["seq"]
+            return True
+        if seq == 1:  # the reply's first event: nothing was missed
+            self._resync_asked.discard(conversation_id)
+        elif conversation_id in self._resync_asked:
+            return False
+        elif have is None or seq != have + 1:
+            self._request_resync(conversation_id, message_id)
+            return False
+        self._remote_seq[message_id] = seq
+        return True
 
     async def chat_conversation(self, event):
         """A conversation created in another tab of the same user: the sidebar shows it."""

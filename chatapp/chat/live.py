@@ -11,8 +11,12 @@ whole reply so far, so a tab is never left with a hole in the text.
 import asyncio
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
+
+from channels.layers import get_channel_layer
+from django.conf import settings
 
 from chatapp.llm.stream import ReplyState, UpstreamError, stream_events, upstream_error
 from chatapp.usage.services import month_to_date
@@ -28,15 +32,24 @@ logger = logging.getLogger(__name__)
 class Frame:
     """One frame for the sockets, encoded once however many sockets get it."""
 
-    __slots__ = ("data", "message_id", "seq", "text")
+    __slots__ = ("data", "message_id", "reply", "seq", "text")
 
     def __init__(
-        self, data: dict, *, message_id: int | None = None, seq: int = 0, text: str | None = None
+        self,
+        data: dict,
+        *,
+        message_id: int | None = None,
+        seq: int = 0,
+        text: str | None = None,
+        reply: "LiveReply | None" = None,
     ):
         self.data = data
         self.text = encode(data) if text is None else text
         self.message_id = message_id
         self.seq = seq
+        # The live reply of this process the frame belongs to; None for a frame relayed
+        # from another process.
+        self.reply = reply
 
     def joins_with(self, other: "Frame") -> bool:
         """Whether `other` is a text delta that directly continues this one."""
@@ -55,9 +68,15 @@ class Outbox:
     """The frames waiting for one socket, sent in order by one writer task."""
 
     def __init__(
-        self, send: Callable[[str], Awaitable[None]], capacity: int, join_window: float = 0.0
+        self,
+        send: Callable[[str], Awaitable[None]],
+        capacity: int,
+        join_window: float = 0.0,
+        request_resync: Callable[[int, int], None] | None = None,
     ):
         self._send = send
+        # Asks the process that runs a reply for a resync of it (conversation, message).
+        self._request_resync = request_resync
         self._capacity = capacity
         # Seconds a text delta may wait for the next ones to join it into one frame; the
         # first delta after a quiet spell is never held back.
@@ -77,7 +96,9 @@ class Outbox:
         if self._closed:
             return
         message_id = frame.message_id
-        if message_id is not None and not _is_stop(frame):
+        if frame.data.get("type") == "resync":  # a resync from another process
+            self._resync_pending.discard(message_id)
+        elif message_id is not None and not _is_stop(frame):
             if message_id in self._resync_pending:
                 return  # the resync that will be sent includes this event
             if len(self._queue) >= self._capacity:
@@ -94,10 +115,9 @@ class Outbox:
         self._wake.set()
 
     def _replace_with_resync(self, message_id: int, frame: Frame) -> None:
-        reply = hub.reply_by_message(message_id)
-        if reply is None:
-            # Not a live reply of this process (cannot happen for relayed events): never drop.
-            self._queue.append(frame)
+        reply = frame.reply
+        if reply is None and self._request_resync is None:
+            self._queue.append(frame)  # nobody to ask for a resync: never drop
             self._wake.set()
             return
         logger.info("socket cannot keep up; message %s will be resynced", message_id)
@@ -106,7 +126,11 @@ class Outbox:
             for item in self._queue
             if not (isinstance(item, Frame) and item.message_id == message_id) or _is_stop(item)
         )
-        self.push_resync(reply)
+        if reply is not None:
+            self.push_resync(reply)
+        else:
+            self._resync_pending.add(message_id)
+            self._request_resync(frame.data["conversation_id"], message_id)
 
     async def _write(self) -> None:
         queue_wait = self._wake.wait
@@ -149,6 +173,11 @@ class Outbox:
         message_id = item.message_id
         if message_id is None:
             return item.text
+        if item.data.get("type") == "resync":  # from another process: always applies
+            if item.seq is not None:
+                self._sent_seq[message_id] = item.seq
+            self.resyncs_sent += 1
+            return item.text
         if item.seq <= self._sent_seq.get(message_id, 0):
             return None  # already covered by a resync
         last = item
@@ -185,7 +214,8 @@ def _is_stop(frame: Frame) -> bool:
 class LiveReply:
     """One assistant reply streaming from upstream in this process."""
 
-    def __init__(self, accepted: AcceptedMessage):
+    def __init__(self, accepted: AcceptedMessage, hub: "Hub"):
+        self.hub = hub
         self.reply: Message = accepted.reply
         self.usage_record = accepted.usage_record
         self.conversation_id = accepted.conversation.pk
@@ -200,6 +230,10 @@ class LiveReply:
         self._frame_prefix = (
             f'{{"conversation_id":{self.conversation_id},"message_id":{self.message_id},"seq":'
         )
+        # Frames waiting to go to the tabs of other processes, and the send under way.
+        self._batch: list[list] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._forwarding: asyncio.Task | None = None
 
     def stop(self) -> bool:
         """Asks the reply to stop; the partial reply is saved as stopped."""
@@ -238,9 +272,32 @@ class LiveReply:
         if upstream_json is not None and upstream_json.startswith('{"'):
             # The upstream's own JSON with our ids put in front: no re-encoding per event.
             text = f"{self._frame_prefix}{seq},{upstream_json[1:]}"
-        hub.deliver(
-            self.conversation_id, Frame(data, message_id=self.message_id, seq=seq, text=text)
-        )
+        frame = Frame(data, message_id=self.message_id, seq=seq, text=text, reply=self)
+        self.hub.deliver(self.conversation_id, frame)
+        if self.hub.cross_process:
+            self._forward(frame)
+
+    def _forward(self, frame: Frame) -> None:
+        """Batches frames for the tabs connected to other processes: one channel-layer
+        message per batch, never one per delta."""
+        self._batch.append([frame.seq, frame.text])
+        if _is_stop(frame) or len(self._batch) >= 100:
+            self._flush()
+        elif self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_later(
+                self.hub.batch_seconds, self._flush
+            )
+
+    def _flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        batch, self._batch = self._batch, []
+        if batch:
+            # Each batch waits for the one before it: the layer keeps the order of sends.
+            self._forwarding = asyncio.create_task(
+                self.hub.forward(self._forwarding, self.conversation_id, self.message_id, batch)
+            )
 
     async def run(self, request) -> None:
         started = time.monotonic()
@@ -306,14 +363,33 @@ class LiveReply:
                 )
             )
         self._relay({"type": "message_stop", "message": self.final, "month_to_date": month})
+        if self._forwarding is not None:
+            await self._forwarding
 
 
 class Hub:
-    """This process's live replies and the outboxes watching each conversation."""
+    """This process's live replies and the outboxes watching each conversation.
+
+    With more than one server process (the Redis channel layer, CHAT_CROSS_PROCESS), a
+    reply's frames also go, in batches, to the channel-layer group of its conversation,
+    which the sockets of every process showing it join; each frame keeps its `seq`, so a
+    socket that sees a gap asks the reply's process for a resync (through the group
+    `chat.live.<conversation>`, which that process's hub joins while the reply runs)."""
 
     def __init__(self):
         self._watchers: dict[int, set[Outbox]] = {}
         self._replies: dict[int, LiveReply] = {}
+        self.process_id = uuid.uuid4().hex
+        self._channel: str | None = None
+        self._listener: asyncio.Task | None = None
+
+    @property
+    def cross_process(self) -> bool:
+        return settings.CHAT_CROSS_PROCESS
+
+    @property
+    def batch_seconds(self) -> float:
+        return settings.CHAT_RELAY_BATCH_MS / 1000
 
     def watch(self, conversation_id: int, outbox: Outbox) -> None:
         self._watchers.setdefault(conversation_id, set()).add(outbox)
@@ -338,26 +414,81 @@ class Hub:
     def reply_in(self, conversation_id: int) -> LiveReply | None:
         return self._replies.get(conversation_id)
 
-    def reply_by_message(self, message_id: int) -> LiveReply | None:
-        for reply in self._replies.values():
-            if reply.message_id == message_id:
-                return reply
-        return None
-
     def start(self, accepted: AcceptedMessage) -> LiveReply:
-        reply = LiveReply(accepted)
+        reply = LiveReply(accepted, self)
         conversation_id = reply.conversation_id
         self._replies[conversation_id] = reply
 
         async def run_and_forget():
+            live_group = live_group_name(conversation_id)
             try:
+                if self.cross_process:
+                    await get_channel_layer().group_add(live_group, await self._listening())
                 await reply.run(accepted.request)
             finally:
                 if self._replies.get(conversation_id) is reply:
                     del self._replies[conversation_id]
+                if self.cross_process and self._channel is not None:
+                    await get_channel_layer().group_discard(live_group, self._channel)
 
         reply.task = asyncio.create_task(run_and_forget(), name=f"reply-{reply.message_id}")
         return reply
+
+    async def forward(self, previous, conversation_id: int, message_id: int, frames) -> None:
+        if previous is not None:
+            await previous
+        try:
+            await get_channel_layer().group_send(
+                conversation_group_name(conversation_id),
+                {
+                    "type": "chat.relay",
+                    "origin": self.process_id,
+                    "conversation_id": conversation_id,
+                    "message_id": message_id,
+                    "frames": frames,
+                },
+            )
+        except Exception:  # the tabs elsewhere will see the gap and ask for a resync
+            logger.exception("could not forward frames of message %s", message_id)
+
+    async def _listening(self) -> str:
+        """This hub's own channel, read by a listener task that answers other processes'
+        requests about the replies running here."""
+        if self._listener is None or self._listener.done():
+            layer = get_channel_layer()
+            # The layer's default prefix: channels_redis reads all of a process's channels
+            # through one receive loop, which only knows that prefix.
+            self._channel = await layer.new_channel()
+            self._listener = asyncio.create_task(self._listen(layer, self._channel))
+        return self._channel
+
+    async def _listen(self, layer, channel: str) -> None:
+        while True:
+            try:
+                request = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # e.g. a Redis read that timed out: keep listening
+                logger.warning("hub listener: receive failed", exc_info=True)
+                await asyncio.sleep(0.1)
+                continue
+            reply = self._replies.get(request.get("conversation_id"))
+            if reply is None:
+                continue
+            if request["type"] == "chat.resync_request":
+                frame = reply.resync_frame()
+                await layer.send(
+                    request["reply_to"],
+                    {
+                        "type": "chat.relay",
+                        "origin": self.process_id,
+                        "conversation_id": reply.conversation_id,
+                        "message_id": reply.message_id,
+                        "frames": [[frame["seq"], encode(frame)]],
+                    },
+                )
+            elif request["type"] == "chat.stop_request" and request["owner_id"] == reply.owner_id:
+                reply.stop()
 
     async def wait_idle(self) -> None:
         """Waits for every live reply to end (tests and shutdown)."""
@@ -366,6 +497,16 @@ class Hub:
                 *(r.task for r in list(self._replies.values()) if r.task),
                 return_exceptions=True,
             )
+
+
+def conversation_group_name(conversation_id: int) -> str:
+    """The sockets, in every process, that show a conversation."""
+    return f"chat.conversation.{conversation_id}"
+
+
+def live_group_name(conversation_id: int) -> str:
+    """The hub of the process where the conversation's reply is streaming."""
+    return f"chat.live.{conversation_id}"
 
 
 hub = Hub()

@@ -42,3 +42,8 @@ def _can_resend(block: dict) -> bool:
     if kind == "thinking":
         return bool(block.get("signature"))
     return False
+
+
+def conversation_streams(*, conversation: Conversation) -> bool:
+    """Whether a reply is streaming in the conversation, in any server process."""
+    return conversation.messages.filter(status=Message.Status.STREAMING).exists()
