@@ -111,8 +111,10 @@ def usage_reserve(
     locked, so concurrent calls of one user are checked one after the other."""
     now = timezone.now()
     policy = UsagePolicy.current()
-    UserBudget.objects.get_or_create(user=user)
-    UserBudget.objects.select_for_update().get(user=user)
+    budget = UserBudget.objects.select_for_update().filter(user=user).first()
+    if budget is None:  # the user's first call: make the row that serialises their calls
+        UserBudget.objects.get_or_create(user=user)
+        budget = UserBudget.objects.select_for_update().get(user=user)
 
     if policy.requests_per_minute:
         recent = UsageRecord.objects.filter(
@@ -131,7 +133,9 @@ def usage_reserve(
         worst = most_it_can_cost(
             input_tokens_at_most=input_tokens_at_most, max_tokens=max_tokens, prices=price.prices
         ).quantize(MONEY_PLACES, rounding=ROUND_CEILING)
-    limit = monthly_limit(user, policy)
+    limit = budget.monthly_limit_usd
+    if limit is None:
+        limit = policy.default_monthly_budget_usd
     if limit is not None:
         if price is None:
             raise UsageRefused(
