@@ -232,7 +232,11 @@ def _add_to_daily(record: UsageRecord, tokens: TokenUsage) -> None:
 
 
 def upstream_rate_limit_observe(headers: dict) -> None:
-    if headers:
+    """Keeps the latest upstream answer's rate-limit headers (one row, one UPDATE)."""
+    if not headers:
+        return
+    now = timezone.now()
+    if not UpstreamRateLimit.objects.filter(pk=1).update(headers=headers, observed_at=now):
         UpstreamRateLimit.objects.update_or_create(
-            pk=1, defaults={"headers": headers, "observed_at": timezone.now()}
+            pk=1, defaults={"headers": headers, "observed_at": now}
         )
