@@ -46,18 +46,17 @@ def shown_text(frames: list[dict], message_id: int) -> str:
     return "".join(blocks[i] for i in sorted(blocks))
 
 
-async def test_a_slow_tab_gets_a_resync_and_ends_with_exactly_the_saved_text(
-    fake_api, sockets, owner, settings
-):
-    settings.CHAT_CLIENT_BUFFER_FRAMES = 8
+async def reply_seen_by_a_slow_tab(fake_api, sockets, owner, *, delay, scenario):
+    """One reply as a tab whose every frame takes `delay` seconds to send sees it: the
+    frames it got, and the saved reply."""
     fast = await sockets(owner)
     await fast.send_json_to(user_message("Warm up"))
     await receive_until(fast, "message_stop")
-    fake_api.enqueue({"kind": "reply", "tokens": 300, "token_delay": 0.001})
+    fake_api.enqueue(scenario)
 
     cookie = dict(fast.scope["headers"])[b"cookie"]
     slow = WebsocketCommunicator(
-        slow_client(application, 0.02),
+        slow_client(application, delay),
         "/ws/chat/",
         headers=[(b"origin", b"http://127.0.0.1"), (b"cookie", cookie)],
     )
@@ -68,39 +67,37 @@ async def test_a_slow_tab_gets_a_resync_and_ends_with_exactly_the_saved_text(
     finally:
         await hub.wait_idle()
         await slow.disconnect()
+    return frames, await saved(frames[-1]["message_id"])
 
-    reply_id = frames[-1]["message_id"]
-    reply = await saved(reply_id)
+
+async def test_a_slow_tab_gets_a_resync_and_ends_with_exactly_the_saved_text(
+    fake_api, sockets, owner, settings
+):
+    settings.CHAT_CLIENT_BUFFER_FRAMES = 8
+    frames, reply = await reply_seen_by_a_slow_tab(
+        fake_api,
+        sockets,
+        owner,
+        delay=0.02,
+        scenario={"kind": "reply", "tokens": 300, "token_delay": 0.001},
+    )
     assert len(reply.text.split()) == 300
     assert any(f["type"] == "resync" for f in frames), "the slow tab was never resynced"
-    assert shown_text(frames, reply_id) == reply.text
+    assert shown_text(frames, reply.pk) == reply.text
 
 
 async def test_deltas_queued_for_a_busy_tab_are_joined_not_dropped(
     fake_api, sockets, owner, settings
 ):
     settings.CHAT_CLIENT_BUFFER_FRAMES = 10_000
-    fast = await sockets(owner)
-    await fast.send_json_to(user_message("Warm up"))
-    await receive_until(fast, "message_stop")
-    fake_api.enqueue({"kind": "reply", "tokens": 200, "token_delay": 0.0005})
-
-    cookie = dict(fast.scope["headers"])[b"cookie"]
-    busy = WebsocketCommunicator(
-        slow_client(application, 0.005),
-        "/ws/chat/",
-        headers=[(b"origin", b"http://127.0.0.1"), (b"cookie", cookie)],
+    frames, reply = await reply_seen_by_a_slow_tab(
+        fake_api,
+        sockets,
+        owner,
+        delay=0.005,
+        scenario={"kind": "reply", "tokens": 200, "token_delay": 0.0005},
     )
-    assert (await busy.connect())[0]
-    try:
-        await busy.send_json_to(user_message("Go"))
-        frames = await receive_until(busy, "message_stop", wait=30)
-    finally:
-        await hub.wait_idle()
-        await busy.disconnect()
-
-    reply_id = frames[-1]["message_id"]
     deltas = [f for f in frames if f["type"] == "content_block_delta"]
     assert not any(f["type"] == "resync" for f in frames)
     assert len(deltas) < 200  # several tokens per frame
-    assert shown_text(frames, reply_id) == (await saved(reply_id)).text
+    assert shown_text(frames, reply.pk) == reply.text
