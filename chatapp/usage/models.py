@@ -9,6 +9,14 @@ from .pricing import Prices
 # Exact for any price with 6 decimals per million tokens times a 3-decimal batch multiplier.
 MONEY = {"max_digits": 30, "decimal_places": 15}
 MONEY_PLACES = Decimal(10) ** -MONEY["decimal_places"]
+# The token kinds a call is billed for, as the ledger and its daily roll-up name them.
+TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_input_tokens",
+)
 RATE = {"max_digits": 12, "decimal_places": 6, "validators": [MinValueValidator(Decimal(0))]}
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from .models import (
     MONEY_PLACES,
+    TOKEN_FIELDS,
     ModelPrice,
     UpstreamRateLimit,
     UsageDaily,
@@ -23,13 +24,6 @@ from .models import (
 from .pricing import TokenUsage, cache_savings, cost_of, most_it_can_cost
 
 ZERO = Decimal(0)
-TOKEN_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "cache_read_input_tokens",
-)
 
 
 class UsageRefused(Exception):
