@@ -6,6 +6,7 @@ import importlib
 import os
 
 import pytest
+from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connection, connections
@@ -45,6 +46,8 @@ def close_pool_connections_at_the_end(request):
         return
     yield
     close_all_connections()
+    # Async tests' ORM calls run on asgiref's one sync thread, which keeps its connection.
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 @pytest.fixture(autouse=True)

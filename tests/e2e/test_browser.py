@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 from chatapp.chat.models import Message
 
@@ -74,6 +74,24 @@ def live_server_url(transactional_db, fake_api):
     yield f"http://127.0.0.1:{port}"
     server.terminate()
     server.wait(timeout=10)
+    wait_for_its_sessions_to_end()
+
+
+def wait_for_its_sessions_to_end() -> None:
+    """PostgreSQL ends a dead client's session a moment after it exits; the test database
+    can only be flushed or dropped once it has."""
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -93,6 +111,9 @@ def page(monkeypatch):
         errors = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         yield page
+        # The test's own queries ran while Playwright's loop was running, on connections
+        # of that context: close them here, or the test database cannot be dropped.
+        connections.close_all()
         browser.close()
         assert not errors, f"JavaScript errors on the page: {errors}"
 
