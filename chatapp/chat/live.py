@@ -19,7 +19,6 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chatapp.llm.stream import ReplyState, UpstreamError, stream_events, upstream_error
-from chatapp.usage.services import month_to_date
 
 from .db import run_db
 from .frames import encode, error_frame
@@ -331,7 +330,6 @@ class LiveReply:
             status, error = Message.Status.ERROR, upstream_error(exc)
         self._streaming = False
         duration_ms = int((time.monotonic() - started) * 1000)
-        month = None
         try:
             message = await run_db(
                 reply_finalize,
@@ -348,10 +346,6 @@ class LiveReply:
             message = self.reply
             message.status = Message.Status.ERROR
             error = UpstreamError("save_failed", "The reply could not be saved.")
-        try:
-            month = (await run_db(month_to_date, user=self.owner_id)).to_dict()
-        except Exception:
-            logger.exception("could not total the month of user %s", self.owner_id)
         self.final = message.to_dict()
         if self.final["status"] == Message.Status.ERROR and error is not None:
             self._relay(
@@ -362,7 +356,7 @@ class LiveReply:
                     message_id=self.message_id,
                 )
             )
-        self._relay({"type": "message_stop", "message": self.final, "month_to_date": month})
+        self._relay({"type": "message_stop", "message": self.final})
         if self._forwarding is not None:
             await self._forwarding
 

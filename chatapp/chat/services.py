@@ -145,15 +145,17 @@ def _accept_new(*, user, conversation_id, text, client_id, model, system) -> Acc
     )
     if not created:
         conversation.save(update_fields=["updated_at"])
+    policy = UsagePolicy.current()
     request = ReplyRequest(
         model=conversation.model,
-        max_tokens=min(conversation.max_tokens, UsagePolicy.current().max_tokens_cap),
+        max_tokens=min(conversation.max_tokens, policy.max_tokens_cap),
         system=conversation.system_prompt,
         messages=history,
     )
     try:
         record = usage_reserve(
             user=user,
+            policy=policy,
             model=request.model,
             max_tokens=request.max_tokens,
             input_tokens_at_most=request.input_tokens_at_most(),

@@ -99,12 +99,13 @@ def usage_reserve(
     conversation=None,
     message=None,
     purpose: str = UsageRecord.Purpose.CHAT,
+    policy: UsagePolicy | None = None,
 ) -> UsageRecord:
     """Checks the user's rate limit and budget and holds the call's worst-case cost.
     Must run inside the transaction that stores the request: the user's budget row is
     locked, so concurrent calls of one user are checked one after the other."""
     now = timezone.now()
-    policy = UsagePolicy.current()
+    policy = policy or UsagePolicy.current()
     budget = UserBudget.objects.select_for_update().filter(user=user).first()
     if budget is None:  # the user's first call: make the row that serialises their calls
         UserBudget.objects.get_or_create(user=user)

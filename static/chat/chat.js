@@ -437,6 +437,21 @@
     return " · " + formatMoney(cost);
   }
 
+  // A reply that ended in this tab adds its tokens and cost to the month shown (the page
+  // brings the exact total from the server when it loads).
+  const countedReplies = new Set();
+  function addToMonthToDate(message) {
+    const month = DATA.month_to_date;
+    if (!month || !message || countedReplies.has(message.id)) return;
+    countedReplies.add(message.id);
+    const usage = message.usage || {};
+    month.tokens = Number(month.tokens || 0) + ["input_tokens", "output_tokens",
+      "cache_creation_input_tokens", "cache_read_input_tokens"]
+      .reduce((sum, name) => sum + Number(usage[name] || 0), 0);
+    if (message.cost != null) month.cost = (Number(month.cost) + Number(message.cost)).toFixed(6);
+    showMonthToDate(month);
+  }
+
   function showMonthToDate(month) {
     const box = document.getElementById("month-usage");
     if (!box || !month) return;
@@ -1145,7 +1160,7 @@
     },
 
     message_stop(frame) {
-      if (frame.month_to_date) showMonthToDate(frame.month_to_date);
+      addToMonthToDate(frame.message);
       const reply = replyFor(frame);
       if (!reply || !frame.message) return;
       reply.applyMessage(frame.message);

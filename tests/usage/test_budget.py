@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.db import connections
 from django.urls import reverse
 
@@ -13,6 +14,7 @@ from chatapp.chat.models import Conversation, Message
 from chatapp.chat.services import ChatError, message_accept
 from chatapp.usage.models import ModelPrice, UpstreamRateLimit, UsagePolicy, UsageRecord, UserBudget
 from chatapp.usage.pricing import TokenUsage, cost_of
+from chatapp.usage.services import month_to_date
 
 from ..chat.helpers import converse, receive_until, user_message
 
@@ -54,8 +56,9 @@ async def test_a_reply_is_recorded_once_at_its_exact_cost(fake_api, sockets, own
     assert record.time_to_first_token_ms == reply.time_to_first_token_ms
     stop = frames[-1]
     assert Decimal(stop["message"]["cost"]) == expected and stop["message"]["priced"] is True
-    assert Decimal(stop["month_to_date"]["cost"]) == expected.quantize(Decimal("0.000001"))
-    assert stop["month_to_date"]["tokens"] == tokens.total_input_tokens + reply.output_tokens
+    month = await sync_to_async(month_to_date)(user=owner)
+    assert month.cost == expected
+    assert month.tokens == tokens.total_input_tokens + reply.output_tokens
 
 
 async def test_stopped_and_failed_replies_are_recorded_too(fake_api, sockets, owner):
@@ -83,7 +86,7 @@ async def test_a_model_without_a_price_is_flagged_never_costed_at_zero(fake_api,
     record = await UsageRecord.objects.aget(message=reply)
     assert record.cost is None and record.price_id is None
     assert frames[-1]["message"]["cost"] is None and frames[-1]["message"]["priced"] is False
-    assert frames[-1]["month_to_date"]["unpriced_calls"] == 1
+    assert (await sync_to_async(month_to_date)(user=owner)).unpriced_calls == 1
 
 
 async def test_with_a_budget_an_unpriced_model_is_refused(fake_api, sockets, owner):
