@@ -59,17 +59,7 @@ class ModelPriceForm(forms.ModelForm):
 @admin.register(ModelPrice)
 class ModelPriceAdmin(admin.ModelAdmin):
     form = ModelPriceForm
-    list_display = [
-        "model",
-        "effective_from",
-        "input_per_mtok",
-        "output_per_mtok",
-        "cache_write_5m_per_mtok",
-        "cache_write_1h_per_mtok",
-        "cache_read_per_mtok",
-        "batch_multiplier",
-        "in_use",
-    ]
+    list_display = [*ModelPriceForm.Meta.fields, "in_use"]
     list_filter = ["model"]
     search_fields = ["model"]
     ordering = ["model", "-effective_from"]
