@@ -1,5 +1,7 @@
 """The chat socket end to end: real ASGI stack, real SDK, the fake API over real HTTP."""
 
+import asyncio
+
 import pytest
 
 from chatapp.chat.live import hub
@@ -150,6 +152,10 @@ async def test_stop_cancels_upstream_and_keeps_the_partial_reply(fake_api, socke
     assert reply.text == joined_text(frames)
     assert 2 <= len(reply.text.split()) < 2000
     assert reply.input_tokens > 0  # from message_start: billed even though stopped
+    # The upstream request itself was cancelled: the API saw its client go away.
+    await asyncio.to_thread(
+        fake_api.wait_for, lambda fake: fake.requests[-1]["outcome"] == "client_disconnected"
+    )
 
 
 async def test_stop_when_nothing_streams_is_an_error(fake_api, sockets, owner):
