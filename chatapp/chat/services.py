@@ -204,21 +204,24 @@ def reply_finalize(
     reply.time_to_first_token_ms = time_to_first_token_ms
     reply.duration_ms = duration_ms
     reply.completed_at = timezone.now()
-    reply.save(
-        update_fields=[
-            "status",
-            "content",
-            "stop_reason",
-            "upstream_id",
-            "request_id",
-            "model",
-            *state.usage.keys(),
-            "error_code",
-            "error_message",
-            "time_to_first_token_ms",
-            "duration_ms",
-            "completed_at",
-        ]
+    saved_fields = [
+        "status",
+        "content",
+        "stop_reason",
+        "upstream_id",
+        "request_id",
+        "model",
+        *state.usage.keys(),
+        "error_code",
+        "error_message",
+        "time_to_first_token_ms",
+        "duration_ms",
+        "completed_at",
+    ]
+    # An UPDATE that may find no row: the conversation can be deleted while its reply
+    # streams, and what the call cost is recorded all the same.
+    Message.objects.filter(pk=reply.pk).update(
+        **{name: getattr(reply, name) for name in saved_fields}
     )
     if usage_record is not None:
         reply.usage_record = usage_settle(

@@ -188,7 +188,21 @@ def usage_settle(
     record.time_to_first_token_ms = time_to_first_token_ms
     record.duration_ms = duration_ms
     record.settled_at = timezone.now()
-    record.save()
+    # Not the foreign keys: the conversation or message may have been deleted meanwhile
+    # (the ledger row keeps the call, with those links set to NULL).
+    record.save(
+        update_fields=[
+            "model",
+            "price",
+            "status",
+            *TOKEN_FIELDS,
+            "cost",
+            "request_id",
+            "time_to_first_token_ms",
+            "duration_ms",
+            "settled_at",
+        ]
+    )
     _add_to_daily(record, tokens)
     return record
 

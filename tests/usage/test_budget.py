@@ -190,3 +190,19 @@ def test_concurrent_replies_cannot_push_a_user_over_budget(transactional_db, own
     held = sum(r.reserved_cost for r in UsageRecord.objects.all())
     assert held <= Decimal("0.20")
     assert Message.objects.filter(role="user").count() == 3
+
+
+async def test_deleting_a_conversation_mid_reply_still_records_what_it_cost(
+    fake_api, sockets, owner
+):
+    fake_api.enqueue({"kind": "reply", "tokens": 40, "token_delay": 0.01})
+    tab = await sockets(owner)
+    await tab.send_json_to(user_message("Soon gone"))
+    frames = await receive_until(tab, "content_block_delta")
+    await Conversation.objects.filter(pk=frames[0]["conversation_id"]).adelete()
+    await receive_until(tab, "message_stop")
+
+    record = await UsageRecord.objects.aget()
+    assert record.status == "complete" and record.output_tokens == 40
+    assert record.conversation_id is None and record.message_id is None
+    assert record.cost > 0 and record.user_id == owner.pk
