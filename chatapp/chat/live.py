@@ -88,7 +88,6 @@ class Outbox:
         self._sent_seq: dict[int, int] = {}
         self._closed = False
         self.watching: set[int] = set()
-        self.resyncs_sent = 0
         self._task = asyncio.create_task(self._write())
 
     def push(self, frame: Frame) -> None:
@@ -167,7 +166,6 @@ class Outbox:
             self._resync_pending.discard(item.message_id)
             frame = item.resync_frame()
             self._sent_seq[item.message_id] = frame["seq"]
-            self.resyncs_sent += 1
             return encode(frame)
         message_id = item.message_id
         if message_id is None:
@@ -175,7 +173,6 @@ class Outbox:
         if item.data.get("type") == "resync":  # from another process: always applies
             if item.seq is not None:
                 self._sent_seq[message_id] = item.seq
-            self.resyncs_sent += 1
             return item.text
         if item.seq <= self._sent_seq.get(message_id, 0):
             return None  # already covered by a resync
