@@ -145,6 +145,35 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._watch(conversation.pk)
         if accepted.created_conversation or accepted.duplicate:
             self._push(conversation_frame(conversation, client_id=frame.client_id))
+        user_message = {
+            "type": "user_message",
+            "conversation_id": conversation.pk,
+            "message": accepted.user_message.to_dict(),
+            "client_id": str(frame.client_id),
+            "duplicate": accepted.duplicate,
+        }
+        if accepted.duplicate:
+            self._push(user_message)
+            live = self.hub.reply_in(conversation.pk)
+            if live is not None and live.message_id == accepted.reply.pk:
+                self.outbox.push_resync(live)
+            else:
+                await self._send_saved_reply(accepted.reply.pk)
+            return
+        self.hub.broadcast(conversation.pk, user_message)
+        if self.hub.cross_process:  # the tabs of other processes see the question too
+            await self.channel_layer.group_send(
+                conversation_group_name(conversation.pk),
+                {
+                    "type": "chat.relay",
+                    "origin": self.hub.process_id,
+                    "conversation_id": conversation.pk,
+                    "message_id": None,
+                    "frames": [[0, json.dumps(user_message)]],
+                },
+            )
+        # The reply starts before the sidebars of other tabs are told.
+        self.hub.start(accepted)
         if accepted.created_conversation:
             await self.channel_layer.group_send(
                 self.user_group,
@@ -154,34 +183,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     "origin": self.channel_name,
                 },
             )
-        user_message = {
-            "type": "user_message",
-            "conversation_id": conversation.pk,
-            "message": accepted.user_message.to_dict(),
-            "client_id": str(frame.client_id),
-            "duplicate": accepted.duplicate,
-        }
-        if not accepted.duplicate:
-            self.hub.broadcast(conversation.pk, user_message)
-            if self.hub.cross_process:  # the tabs of other processes see the question too
-                await self.channel_layer.group_send(
-                    conversation_group_name(conversation.pk),
-                    {
-                        "type": "chat.relay",
-                        "origin": self.hub.process_id,
-                        "conversation_id": conversation.pk,
-                        "message_id": None,
-                        "frames": [[0, json.dumps(user_message)]],
-                    },
-                )
-            self.hub.start(accepted)
-            return
-        self._push(user_message)
-        live = self.hub.reply_in(conversation.pk)
-        if live is not None and live.message_id == accepted.reply.pk:
-            self.outbox.push_resync(live)
-        else:
-            await self._send_saved_reply(accepted.reply.pk)
 
     async def _send_saved_reply(self, message_id: int) -> None:
         reply = await run_db(Message.objects.select_related("usage_record").get, pk=message_id)
