@@ -461,6 +461,23 @@
     box.classList.toggle("over-budget", month.limit != null && Number(month.cost) >= Number(month.limit));
   }
 
+  // The http(s) links among citations or search results, with their titles.
+  function httpLinks(items) {
+    return items
+      .map((item) => ({ url: item && safeHttpUrl(item.url), title: item && (item.title || item.url) }))
+      .filter((item) => item.url);
+  }
+
+  // A link out of the app (a citation or a search result): new tab, no referrer.
+  function externalLink(url, title) {
+    const a = document.createElement("a");
+    a.href = url;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer nofollow";
+    a.textContent = title;
+    return a;
+  }
+
   function safeHttpUrl(url) {
     try {
       const parsed = new URL(url, location.href);
@@ -471,9 +488,7 @@
   }
 
   function renderCitations(container, citations) {
-    const links = citations
-      .map((c) => ({ url: c && safeHttpUrl(c.url), title: c && (c.title || c.url) }))
-      .filter((c) => c.url);
+    const links = httpLinks(citations);
     if (!links.length) return;
     const box = document.createElement("div");
     box.className = "citations";
@@ -482,12 +497,7 @@
     for (const link of links) {
       if (seen.has(link.url)) continue;
       seen.add(link.url);
-      const a = document.createElement("a");
-      a.href = link.url;
-      a.target = "_blank";
-      a.rel = "noopener noreferrer nofollow";
-      a.textContent = link.title;
-      box.append(a);
+      box.append(externalLink(link.url, link.title));
     }
     container.append(box);
   }
@@ -562,9 +572,7 @@
 
   function renderToolResult(container, block) {
     const items = Array.isArray(block.content) ? block.content : [];
-    const links = items
-      .map((item) => ({ url: item && safeHttpUrl(item.url), title: item && (item.title || item.url) }))
-      .filter((item) => item.url);
+    const links = httpLinks(items);
     const name = block.type.replace(/_tool_result$/, "").replace(/_/g, " ");
     let summary = "";
     if (block.content && !Array.isArray(block.content) && block.content.error_code) {
@@ -577,12 +585,7 @@
       const list = document.createElement("ul");
       for (const link of links.slice(0, 10)) {
         const li = document.createElement("li");
-        const a = document.createElement("a");
-        a.href = link.url;
-        a.target = "_blank";
-        a.rel = "noopener noreferrer nofollow";
-        a.textContent = link.title;
-        li.append(a);
+        li.append(externalLink(link.url, link.title));
         list.append(li);
       }
       container.append(list);
