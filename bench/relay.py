@@ -89,6 +89,38 @@ def upstream_schedule(fake_url: str, token_delay: float, tokens: int) -> dict[st
     return due
 
 
+class PhaseProfile:
+    """py-spy attached to the server for one measured phase only (not its start-up): the
+    samples of the threads holding the GIL, that is where the CPU goes."""
+
+    def __init__(self, path: str | None, pid: int, phase: str):
+        self.process = None
+        if path:
+            self.process = subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "--gil",
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "250",
+                    "--pid",
+                    str(pid),
+                    "-o",
+                    f"{path}.{phase}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(1)  # py-spy attaches
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGINT)
+            self.process.wait()
+
+
 # --- the app, through its sockets ---------------------------------------------------------
 
 
@@ -256,50 +288,63 @@ def summarise(results, due, tokens, label) -> dict:
     }
 
 
-def bench_one(n: int, args, fake_url: str, app_pid: int, ws_url: str) -> dict:
+def measure_server(n: int, args, fake_url: str, pid: int, ws_url: str, keys, name: str) -> dict:
+    """Fixed cost per reply, then N paced replies, through one server's sockets."""
     token_delay = 1 / args.rate
-    keys = prepare_users(n)
     # Warm-up: the server's first reply builds what the SDK and Django build lazily.
-    asyncio.run(run_app_phase(ws_url, keys[:1], f"warm{n}", 60))
+    asyncio.run(run_app_phase(ws_url, keys[:1], f"{name}warm{n}", 60))
 
     # Fixed cost per reply: one-token replies, so the per-delta work is negligible.
     http_json(f"{fake_url}/_fake/reset", {})
     http_json(f"{fake_url}/_fake/scenarios", {"kind": "reply", "tokens": 1, "times": n})
     # CPU is counted from the moment every socket is connected: a reply needs no new socket.
     marks = []
+    profile = PhaseProfile(args.profile, pid, f"{name}-fixed{n}")
     asyncio.run(
         run_app_phase(
             ws_url,
             keys,
-            f"fixed{n}",
+            f"{name}fixed{n}",
             120,
-            on_start=lambda: marks.append(cpu_seconds(app_pid)),
-            on_end=lambda: marks.append(cpu_seconds(app_pid)),
+            on_start=lambda: marks.append(cpu_seconds(pid)),
+            on_end=lambda: marks.append(cpu_seconds(pid)),
         )
     )
+    profile.stop()
     fixed_cpu_ms = (marks[1] - marks[0]) / n * 1000
 
-    # The app: N paced replies through the sockets.
+    # N paced replies through the sockets.
     http_json(f"{fake_url}/_fake/reset", {})
-    label = f"app{n}"
+    label = f"{name}{n}"
     marks = []
+    profile = PhaseProfile(args.profile, pid, f"{name}-paced{n}")
     results = asyncio.run(
         run_app_phase(
             ws_url,
             keys,
             label,
             max(120, args.tokens / args.rate * 10),
-            on_start=lambda: marks.append(cpu_seconds(app_pid)),
-            on_end=lambda: marks.append(cpu_seconds(app_pid)),
+            on_start=lambda: marks.append(cpu_seconds(pid)),
+            on_end=lambda: marks.append(cpu_seconds(pid)),
         )
     )
-    app_cpu = marks[1] - marks[0]
-    app = summarise(
+    profile.stop()
+    cpu = marks[1] - marks[0]
+    summary = summarise(
         results, upstream_schedule(fake_url, token_delay, args.tokens), args.tokens, label
     )
-    app["cpu_per_delta_us"] = app_cpu / (n * args.tokens) * 1e6
-    app["fixed_cpu_per_reply_ms"] = fixed_cpu_ms
-    app["rss_mb"] = peak_rss_mb(app_pid)
+    summary["cpu_per_delta_us"] = cpu / (n * args.tokens) * 1e6
+    summary["fixed_cpu_per_reply_ms"] = fixed_cpu_ms
+    summary["rss_mb"] = peak_rss_mb(pid)
+    return summary
+
+
+def bench_one(n: int, args, fake_url: str, servers: dict) -> dict:
+    token_delay = 1 / args.rate
+    keys = prepare_users(n)
+    row = {"n": n}
+    for name, (pid, ws_url) in servers.items():
+        row[name] = measure_server(n, args, fake_url, pid, ws_url, keys, name)
 
     # The floor: the same N streams read directly with the SDK, in a process of its own.
     http_json(f"{fake_url}/_fake/reset", {})
@@ -316,7 +361,8 @@ def bench_one(n: int, args, fake_url: str, app_pid: int, ws_url: str) -> dict:
     )
     direct["cpu_per_delta_us"] = worker["cpu"] / (n * args.tokens) * 1e6
     direct["rss_mb"] = worker["rss_mb"]
-    return {"n": n, "app": app, "direct": direct}
+    row["direct"] = direct
+    return row
 
 
 def print_report(rows: list[dict], args) -> None:
@@ -331,7 +377,9 @@ def print_report(rows: list[dict], args) -> None:
     print(header)
     print("|---" * 11 + "|")
     for row in rows:
-        for reader in ("app", "direct"):
+        for reader in ("app", "floor", "direct"):
+            if reader not in row:
+                continue
             r = row[reader]
             fixed = f"{r['fixed_cpu_per_reply_ms']:.2f}" if "fixed_cpu_per_reply_ms" in r else "—"
             print(
@@ -353,6 +401,19 @@ def print_report(rows: list[dict], args) -> None:
             f"{app['expected'] - app['received']}; replies not complete {app['incomplete']}; "
             f"texts differing from the saved reply {app['holes']}; resyncs {app['resyncs']}"
         )
+        floor = row.get("floor")
+        if floor is not None:
+            print(
+                f"N={row['n']}: the framework floor (daphne + Channels + the SDK's raw stream, "
+                f"no database) adds {floor['ttft_median'] - direct['ttft_median']:+.1f} ms "
+                f"median / {floor['ttft_p99'] - direct['ttft_p99']:+.1f} ms p99 to TTFT; lag "
+                f"p99 {floor['lag_p99']:.1f} ms; CPU per delta "
+                f"{floor['cpu_per_delta_us'] / direct['cpu_per_delta_us']:.2f}x the direct reader; "
+                f"fixed CPU per reply {floor['fixed_cpu_per_reply_ms']:.2f} ms. The app adds "
+                f"{app['ttft_median'] - floor['ttft_median']:+.1f} ms median TTFT and "
+                f"{app['fixed_cpu_per_reply_ms'] - floor['fixed_cpu_per_reply_ms']:+.2f} ms "
+                "fixed CPU over the floor"
+            )
 
 
 def main() -> None:
@@ -364,13 +425,19 @@ def main() -> None:
         "--join-ms", type=float, default=0.0, help="the server's CHAT_DELTA_JOIN_MS"
     )
     parser.add_argument("--db", choices=["auto", "postgres", "sqlite"], default="auto")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure the framework floor (bench/floor_app.py): the same stack, no app",
+    )
     parser.add_argument("--direct-worker", metavar="BASE_URL", help=argparse.SUPPRESS)
     parser.add_argument("--label", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the raw figures as JSON too")
     parser.add_argument(
         "--profile",
         metavar="FILE",
-        help="record the server under py-spy (pip install py-spy) into FILE (collapsed stacks)",
+        help="profile the server with py-spy (pip install py-spy) during each measured phase, "
+        "into FILE.fixedN and FILE.pacedN (collapsed stacks of the threads holding the GIL)",
     )
     args = parser.parse_args()
     sizes = args.n or [50]
@@ -405,7 +472,7 @@ def main() -> None:
         path.unlink(missing_ok=True)
         database_url = f"sqlite:///{path}"
 
-    fake_port, app_port = free_port(), free_port()
+    fake_port, app_port, floor_port = free_port(), free_port(), free_port()
     fake_url = f"http://127.0.0.1:{fake_port}"
     env = {
         **os.environ,
@@ -437,52 +504,32 @@ def main() -> None:
         env=env,
         stdout=subprocess.DEVNULL,
     )
-    server = [
-        PYTHON,
-        "-m",
-        "daphne",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(app_port),
-        "chatapp.asgi:application",
-    ]
-    if args.profile:
-        server = [
-            "py-spy",
-            "record",
-            "--format",
-            "raw",
-            "--rate",
-            "200",
-            "--subprocesses",
-            "-o",
-            args.profile,
-            "--",
-            *server,
-        ]
-    app = subprocess.Popen(
-        server, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+
+    def daphne(port: int, application: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), application],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    processes = [fake, daphne(app_port, "chatapp.asgi:application")]
+    servers = {"app": (processes[1].pid, f"ws://127.0.0.1:{app_port}/ws/chat/")}
+    if args.floor:
+        processes.append(daphne(floor_port, "bench.floor_app:application"))
+        servers["floor"] = (processes[2].pid, f"ws://127.0.0.1:{floor_port}/")
     try:
         wait_for_port(fake_port, fake, "the fake upstream")
-        wait_for_port(app_port, app, "the app server")
-        app_pid = app.pid
-        if args.profile:  # measure daphne, not py-spy
-            app_pid = int(Path(f"/proc/{app.pid}/task/{app.pid}/children").read_text().split()[0])
-        rows = [
-            bench_one(n, args, fake_url, app_pid, f"ws://127.0.0.1:{app_port}/ws/chat/")
-            for n in sizes
-        ]
+        wait_for_port(app_port, processes[1], "the app server")
+        if args.floor:
+            wait_for_port(floor_port, processes[2], "the floor server")
+        rows = [bench_one(n, args, fake_url, servers) for n in sizes]
     finally:
-        if args.profile:  # py-spy writes its file when interrupted
-            os.kill(app_pid, signal.SIGTERM)
-            app.send_signal(signal.SIGINT)
-        else:
-            app.terminate()
-        fake.terminate()
-        app.wait()
-        fake.wait()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait()
     print_report(rows, args)
     if args.json:
         print(json.dumps(rows, indent=2))
