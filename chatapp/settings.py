@@ -172,3 +172,6 @@ except ArithmeticError:
     ) from None
 USAGE_MAX_TOKENS_CAP = env.int("USAGE_MAX_TOKENS_CAP", default=8192)
 USAGE_REQUESTS_PER_MINUTE = env.int("USAGE_REQUESTS_PER_MINUTE", default=20)
+# Seconds each server process keeps the usage policy and prices it read (a change made in
+# the admin applies at once in its own process, within this time in the others).
+USAGE_SETTINGS_CACHE_SECONDS = env.float("USAGE_SETTINGS_CACHE_SECONDS", default=10.0)

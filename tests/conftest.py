@@ -15,6 +15,7 @@ from chatapp.asgi import application
 from chatapp.chat.db import close_all_connections
 from chatapp.chat.live import hub
 from chatapp.fake_anthropic.testing import FakeAnthropicServer
+from chatapp.usage.services import usage_settings_changed
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -48,6 +49,15 @@ def close_pool_connections_at_the_end(request):
     close_all_connections()
     # Async tests' ORM calls run on asgiref's one sync thread, which keeps its connection.
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+@pytest.fixture(autouse=True)
+def usage_settings_read_afresh():
+    """Each test's database starts with its own policy and prices (a rolled-back test
+    sends no signal that would clear what the process keeps of them)."""
+    usage_settings_changed()
+    yield
+    usage_settings_changed()
 
 
 @pytest.fixture(autouse=True)

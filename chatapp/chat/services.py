@@ -8,11 +8,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from chatapp import sql
 from chatapp.llm.stream import ReplyRequest, ReplyState, UpstreamError
-from chatapp.usage.models import UsagePolicy, UsageRecord
+from chatapp.usage.models import UsageRecord
 from chatapp.usage.services import (
     UsageRefused,
     upstream_rate_limit_observe,
+    usage_policy,
     usage_reserve,
     usage_settle,
 )
@@ -106,12 +108,14 @@ def _accepted_before(*, user, client_id: uuid.UUID) -> AcceptedMessage | None:
 def _accept_new(*, user, conversation_id, text, client_id, model, system) -> AcceptedMessage:
     created = conversation_id is None
     if created:
-        conversation = Conversation.objects.create(
-            owner=user,
-            title=title_from_text(text),
-            model=model or settings.CHAT_DEFAULT_MODEL,
-            system_prompt=system or "",
-            max_tokens=settings.CHAT_DEFAULT_MAX_TOKENS,
+        conversation = sql.insert(
+            Conversation(
+                owner=user,
+                title=title_from_text(text),
+                model=model or settings.CHAT_DEFAULT_MODEL,
+                system_prompt=system or "",
+                max_tokens=settings.CHAT_DEFAULT_MAX_TOKENS,
+            )
         )
     else:
         # Locking the conversation row serialises two sends into one conversation.
@@ -124,28 +128,32 @@ def _accept_new(*, user, conversation_id, text, client_id, model, system) -> Acc
             raise ChatError(
                 "busy", "A reply is still streaming in this conversation: wait or stop it."
             )
-    user_message = Message.objects.create(
-        conversation=conversation,
-        role=Message.Role.USER,
-        content=[{"type": "text", "text": text}],
-        status=Message.Status.COMPLETE,
-        client_id=client_id,
-        completed_at=timezone.now(),
+    user_message = sql.insert(
+        Message(
+            conversation=conversation,
+            role=Message.Role.USER,
+            content=[{"type": "text", "text": text}],
+            status=Message.Status.COMPLETE,
+            client_id=client_id,
+            completed_at=timezone.now(),
+        )
     )
     if created:
         history = [{"role": "user", "content": user_message.content}]
     else:
         history = selectors.upstream_history(conversation=conversation)
-    reply = Message.objects.create(
-        conversation=conversation,
-        role=Message.Role.ASSISTANT,
-        in_reply_to=user_message,
-        status=Message.Status.STREAMING,
-        model=conversation.model,
+    reply = sql.insert(
+        Message(
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            in_reply_to=user_message,
+            status=Message.Status.STREAMING,
+            model=conversation.model,
+        )
     )
     if not created:
         conversation.save(update_fields=["updated_at"])
-    policy = UsagePolicy.current()
+    policy = usage_policy()
     request = ReplyRequest(
         model=conversation.model,
         max_tokens=min(conversation.max_tokens, policy.max_tokens_cap),
@@ -204,7 +212,7 @@ def reply_finalize(
     reply.time_to_first_token_ms = time_to_first_token_ms
     reply.duration_ms = duration_ms
     reply.completed_at = timezone.now()
-    saved_fields = [
+    saved_fields = (
         "status",
         "content",
         "stop_reason",
@@ -217,12 +225,10 @@ def reply_finalize(
         "time_to_first_token_ms",
         "duration_ms",
         "completed_at",
-    ]
+    )
     # An UPDATE that may find no row: the conversation can be deleted while its reply
     # streams, and what the call cost is recorded all the same.
-    Message.objects.filter(pk=reply.pk).update(
-        **{name: getattr(reply, name) for name in saved_fields}
-    )
+    sql.update(reply, saved_fields)
     if usage_record is not None:
         reply.usage_record = usage_settle(
             record=usage_record,

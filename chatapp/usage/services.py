@@ -3,13 +3,18 @@ call that can cost money goes through `usage_reserve` before it is made and `usa
 once it has ended: the one road into the ledger, whatever made the call."""
 
 import datetime as dt
+import functools
+import time
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
-from django.db import IntegrityError, transaction
-from django.db.models import DecimalField, F, Sum
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import DecimalField, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+
+from chatapp import sql
 
 from .models import (
     MONEY_PLACES,
@@ -35,12 +40,49 @@ class UsageRefused(Exception):
         self.message = message
 
 
+# The policy and the prices are read by every call and change a few times a year, so each
+# process keeps what it read for USAGE_SETTINGS_CACHE_SECONDS. A change saved or deleted in
+# this process (the admin's) clears its copy at once and again when it commits (signals,
+# apps.py); the other processes see it within those seconds.
+_settings_cache: dict = {}
+_settings_generation = [0]
+
+
+def _cached(key, load):
+    now = time.monotonic()
+    hit = _settings_cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    generation = _settings_generation[0]
+    value = load()
+    # Not kept if a change came in while it was being read: it may predate the change.
+    if settings.USAGE_SETTINGS_CACHE_SECONDS > 0 and generation == _settings_generation[0]:
+        _settings_cache[key] = (now + settings.USAGE_SETTINGS_CACHE_SECONDS, value)
+    return value
+
+
+def usage_settings_changed(**kwargs) -> None:
+    """Forgets the policy and prices this process keeps (a signal receiver)."""
+    _settings_generation[0] += 1
+    _settings_cache.clear()
+    if kwargs.get("signal") is not None:  # and again once the change is visible to all
+        transaction.on_commit(usage_settings_changed, using=kwargs.get("using"))
+
+
+def usage_policy() -> UsagePolicy:
+    """The site's usage policy (read-only: the admin edits its own copy)."""
+    return _cached("policy", UsagePolicy.current)
+
+
 def price_for(model: str, when: dt.datetime | None = None) -> ModelPrice | None:
     day = timezone.localdate(when or timezone.now())
-    return (
-        ModelPrice.objects.filter(model=model, effective_from__lte=day)
-        .order_by("-effective_from")
-        .first()
+    return _cached(
+        ("price", model, day),
+        lambda: (
+            ModelPrice.objects.filter(model=model, effective_from__lte=day)
+            .order_by("-effective_from")
+            .first()
+        ),
     )
 
 
@@ -85,7 +127,7 @@ def month_to_date(*, user) -> MonthToDate:
     return MonthToDate(
         tokens=sum(settled[name] for name in TOKEN_FIELDS),
         cost=settled["cost"] + reserved["held"],
-        limit=monthly_limit(user, UsagePolicy.current()),
+        limit=monthly_limit(user, usage_policy()),
         unpriced_calls=settled["unpriced"],
     )
 
@@ -105,11 +147,11 @@ def usage_reserve(
     Must run inside the transaction that stores the request: the user's budget row is
     locked, so concurrent calls of one user are checked one after the other."""
     now = timezone.now()
-    policy = policy or UsagePolicy.current()
-    budget = UserBudget.objects.select_for_update().filter(user=user).first()
-    if budget is None:  # the user's first call: make the row that serialises their calls
+    policy = policy or usage_policy()
+    limits = sql.select_for_update(UserBudget, "monthly_limit_usd", user=user.pk)
+    if not limits:  # the user's first call: make the row that serialises their calls
         UserBudget.objects.get_or_create(user=user)
-        budget = UserBudget.objects.select_for_update().get(user=user)
+        limits = sql.select_for_update(UserBudget, "monthly_limit_usd", user=user.pk)
 
     if policy.requests_per_minute:
         recent = UsageRecord.objects.filter(
@@ -128,7 +170,7 @@ def usage_reserve(
         worst = most_it_can_cost(
             input_tokens_at_most=input_tokens_at_most, max_tokens=max_tokens, prices=price.prices
         ).quantize(MONEY_PLACES, rounding=ROUND_CEILING)
-    limit = budget.monthly_limit_usd
+    limit = limits[0]
     if limit is None:
         limit = policy.default_monthly_budget_usd
     if limit is not None:
@@ -146,15 +188,30 @@ def usage_reserve(
                 f"${spent:.4f} of your ${limit:.2f} monthly budget. Ask an admin to "
                 "raise it, or wait for next month.",
             )
-    return UsageRecord.objects.create(
-        user=user,
-        conversation=conversation,
-        message=message,
-        model=model,
-        purpose=purpose,
-        reserved_cost=worst,
-        price=price,
+    return sql.insert(
+        UsageRecord(
+            user=user,
+            conversation=conversation,
+            message=message,
+            model=model,
+            purpose=purpose,
+            reserved_cost=worst,
+            price=price,
+        )
     )
+
+
+_SETTLED_FIELDS = (
+    "model",
+    "price",
+    "status",
+    *TOKEN_FIELDS,
+    "cost",
+    "request_id",
+    "time_to_first_token_ms",
+    "duration_ms",
+    "settled_at",
+)
 
 
 def usage_settle(
@@ -190,54 +247,70 @@ def usage_settle(
     record.settled_at = timezone.now()
     # Not the foreign keys: the conversation or message may have been deleted meanwhile
     # (the ledger row keeps the call, with those links set to NULL).
-    record.save(
-        update_fields=[
-            "model",
-            "price",
-            "status",
-            *TOKEN_FIELDS,
-            "cost",
-            "request_id",
-            "time_to_first_token_ms",
-            "duration_ms",
-            "settled_at",
-        ]
-    )
+    sql.update(record, _SETTLED_FIELDS)
     _add_to_daily(record, tokens)
     return record
 
 
 def _add_to_daily(record: UsageRecord, tokens: TokenUsage) -> None:
-    """Adds a settled call to its day's row, in the caller's transaction."""
+    """Adds a settled call to its day's row, in the caller's transaction: one upsert."""
     savings = (
         cache_savings(tokens, record.price.prices).quantize(MONEY_PLACES) if record.price else ZERO
     )
-    increments = {name: F(name) + getattr(tokens, name) for name in TOKEN_FIELDS}
-    increments.update(
-        requests=F("requests") + 1,
-        cost=F("cost") + (record.cost or ZERO),
-        unpriced_requests=F("unpriced_requests") + (1 if record.cost is None else 0),
-        cache_savings=F("cache_savings") + savings,
-    )
-    key = {
+    values = {
         "day": timezone.localdate(record.created_at),
-        "user_id": record.user_id,
+        "user": record.user_id,
         "model": record.model,
+        "requests": 1,
+        **{name: getattr(tokens, name) for name in TOKEN_FIELDS},
+        "cost": record.cost or ZERO,
+        "unpriced_requests": 1 if record.cost is None else 0,
+        "cache_savings": savings,
     }
-    if UsageDaily.objects.filter(**key).update(**increments):
-        return
-    try:
-        with transaction.atomic():
-            UsageDaily.objects.create(
-                **key,
-                requests=1,
-                cost=record.cost or ZERO,
-                unpriced_requests=1 if record.cost is None else 0,
-                cache_savings=savings,
-                **{name: getattr(tokens, name) for name in TOKEN_FIELDS},
-            )
-    except IntegrityError:  # created meanwhile by a concurrent call: add to it
-        UsageDaily.objects.filter(**key).update(**increments)
+    connection = connections[DEFAULT_DB_ALIAS]
+    with connection.cursor() as cursor:
+        cursor.execute(_daily_upsert_sql(), _daily_upsert_params(values, connection))
+
+
+_DAILY_KEY = ("day", "user", "model")
+_DAILY_FIELDS = (
+    *_DAILY_KEY,
+    "requests",
+    *TOKEN_FIELDS,
+    "cost",
+    "unpriced_requests",
+    "cache_savings",
+)
+
+
+@functools.cache
+def _daily_upsert_sql() -> str:
+    """INSERT … ON CONFLICT DO UPDATE adding to the day's row (PostgreSQL and SQLite both
+    have it; the ORM has no increment-on-conflict). Built from the model, so a renamed
+    column cannot drift. A call of a deleted user (user NULL) gets a row of its own, as
+    NULLs never conflict; the sums stay exact."""
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    table = quote(UsageDaily._meta.db_table)
+    fields = [UsageDaily._meta.get_field(name) for name in _DAILY_FIELDS]
+    columns = [quote(field.column) for field in fields]
+    key = {quote(UsageDaily._meta.get_field(name).column) for name in _DAILY_KEY}
+    increments = ", ".join(
+        f"{column} = {table}.{column} + EXCLUDED.{column}"
+        for column in columns
+        if column not in key
+    )
+    key_columns = ", ".join(column for column in columns if column in key)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({key_columns}) DO UPDATE SET {increments}"
+    )
+
+
+def _daily_upsert_params(values: dict, connection) -> list:
+    return [
+        UsageDaily._meta.get_field(name).get_db_prep_save(values[name], connection=connection)
+        for name in _DAILY_FIELDS
+    ]
 
 
 def upstream_rate_limit_observe(headers: dict) -> None:

@@ -22,8 +22,9 @@ from .test_report import UNPRICED, spend
 
 @pytest.fixture(autouse=True)
 def no_rate_limit(db):
-    UsagePolicy.current()
-    UsagePolicy.objects.update(requests_per_minute=0)
+    policy = UsagePolicy.current()
+    policy.requests_per_minute = 0
+    policy.save()
 
 
 def price_form(price: ModelPrice, **changes) -> dict:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connections
+from django.db import connections, transaction
 from django.urls import reverse
 
 from chatapp.chat.models import Conversation, Message
@@ -114,11 +114,13 @@ async def test_over_budget_is_refused_before_any_upstream_call(fake_api, sockets
 
 
 async def test_the_site_wide_default_budget_applies_without_a_user_budget(fake_api, sockets, owner):
-    policy = await UsagePolicy.objects.aget_or_create(
-        pk=1, defaults={"max_tokens_cap": 8192, "requests_per_minute": 0}
-    )
-    await UsagePolicy.objects.filter(pk=policy[0].pk).aupdate(
-        default_monthly_budget_usd=Decimal("0.01")
+    await UsagePolicy.objects.aupdate_or_create(
+        pk=1,
+        defaults={
+            "max_tokens_cap": 8192,
+            "requests_per_minute": 0,
+            "default_monthly_budget_usd": Decimal("0.01"),
+        },
     )
     tab = await sockets(owner)
     await tab.send_json_to(user_message())
@@ -206,3 +208,36 @@ async def test_deleting_a_conversation_mid_reply_still_records_what_it_cost(
     assert record.status == "complete" and record.output_tokens == 40
     assert record.conversation_id is None and record.message_id is None
     assert record.cost > 0 and record.user_id == owner.pk
+
+
+@pytest.mark.postgres
+def test_concurrent_settlements_add_up_in_the_daily_roll_up(transactional_db, owner):
+    """Replies of one user and model ending at the same moment: the first creates the
+    day's row, the others add to it; none is lost, whatever the interleaving."""
+    from chatapp.usage.models import UsageDaily
+    from chatapp.usage.services import usage_reserve, usage_settle
+
+    def reserve():
+        with transaction.atomic():
+            return usage_reserve(
+                user=owner, model="claude-sonnet-5", max_tokens=100, input_tokens_at_most=10
+            )
+
+    records = [reserve() for _ in range(8)]
+
+    def settle(record):
+        try:
+            with transaction.atomic():
+                usage_settle(
+                    record=record,
+                    usage={"input_tokens": 10, "output_tokens": 7},
+                    status=UsageRecord.Status.COMPLETE,
+                )
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(settle, records))
+    day = UsageDaily.objects.get(user=owner, model="claude-sonnet-5")
+    assert (day.requests, day.input_tokens, day.output_tokens) == (8, 80, 56)
+    assert day.cost == sum(r.cost for r in UsageRecord.objects.all())

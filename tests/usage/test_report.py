@@ -30,8 +30,9 @@ UNPRICED = "claude-unpriced-9"
 
 @pytest.fixture(autouse=True)
 def no_rate_limit(db):
-    UsagePolicy.current()
-    UsagePolicy.objects.update(requests_per_minute=0)
+    policy = UsagePolicy.current()
+    policy.requests_per_minute = 0
+    policy.save()
 
 
 def spend(

@@ -1,0 +1,105 @@
+"""Single-row writes for the reply path, with SQL compiled once per model.
+
+Every reply writes four rows before its upstream call (the conversation, the two messages,
+the ledger row) and updates two after it. Through `objects.create()` and `.update()`, the
+ORM compiles each statement afresh: about 1 ms of CPU per statement on our 2-core machines,
+most of a reply's fixed cost and of the time the 50th message of a burst waits for its first
+token (docs/performance.md). These helpers keep each statement's SQL and prepare the values
+exactly as the ORM does (`pre_save`, `get_db_prep_save`), on the default database, in the
+caller's transaction. They send no model signals: use them only for models without any.
+"""
+
+import functools
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Field, Model
+
+
+@functools.cache
+def _insert_sql(model: type[Model]) -> tuple[str, tuple[Field, ...]]:
+    meta = model._meta
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    fields = tuple(field for field in meta.local_concrete_fields if field is not meta.auto_field)
+    columns = ", ".join(quote(field.column) for field in fields)
+    values = ", ".join(["%s"] * len(fields))
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({values}) "
+        f"RETURNING {quote(meta.pk.column)}"
+    )
+    return sql, fields
+
+
+def insert(instance: Model) -> Model:
+    """Inserts a new model instance (auto primary key) and sets its pk, like `save()`."""
+    sql, fields = _insert_sql(type(instance))
+    # The thread's connection itself: `django.db.connection` looks it up on every use.
+    connection = connections[DEFAULT_DB_ALIAS]
+    params = [
+        field.get_db_prep_save(field.pre_save(instance, True), connection=connection)
+        for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        instance.pk = cursor.fetchone()[0]
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return instance
+
+
+@functools.cache
+def _update_sql(model: type[Model], names: tuple[str, ...]) -> tuple[str, tuple[Field, ...]]:
+    meta = model._meta
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    fields = tuple(meta.get_field(name) for name in names)
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+    return sql, fields
+
+
+def update(instance: Model, names: tuple[str, ...]) -> int:
+    """Writes these fields of a saved instance; returns the number of rows updated (0 when
+    the row has been deleted meanwhile)."""
+    sql, fields = _update_sql(type(instance), names)
+    connection = connections[DEFAULT_DB_ALIAS]
+    params = [
+        field.get_db_prep_save(field.pre_save(instance, False), connection=connection)
+        for field in fields
+    ]
+    params.append(instance.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+@functools.cache
+def _locking_select_sql(model: type[Model], name: str, key: str) -> tuple[str, Field]:
+    meta = model._meta
+    connection = connections[DEFAULT_DB_ALIAS]
+    quote = connection.ops.quote_name
+    field = meta.get_field(name)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    sql = (
+        f"SELECT {quote(field.column)} FROM {quote(meta.db_table)} "
+        f"WHERE {quote(meta.get_field(key).column)} = %s{lock}"
+    )
+    return sql, field
+
+
+def select_for_update(model: type[Model], name: str, **where) -> list:
+    """The `name` field of the rows whose one `key=value` matches, locked until the
+    transaction ends (as `select_for_update()`: where the database locks rows), converted
+    as the ORM converts them."""
+    ((key, value),) = where.items()
+    sql, field = _locking_select_sql(model, name, key)
+    connection = connections[DEFAULT_DB_ALIAS]
+    column = field.get_col(model._meta.db_table)
+    converters = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value])
+        rows = cursor.fetchall()
+    values = []
+    for (result,) in rows:
+        for convert in converters:
+            result = convert(result, column, connection)
+        values.append(result)
+    return values

@@ -1,0 +1,63 @@
+"""The reply path's single-row writes (chatapp/sql.py) store and read exactly what the ORM
+would: a conversation saved through them reads back the same, on SQLite and PostgreSQL."""
+
+import uuid
+from decimal import Decimal
+
+from chatapp import sql
+from chatapp.chat.models import Conversation, Message
+from chatapp.usage.models import UsageRecord, UserBudget
+
+
+def test_insert_stores_what_save_would(owner):
+    conversation = sql.insert(
+        Conversation(owner=owner, title="Été ✓", model="claude-sonnet-5", max_tokens=99)
+    )
+    client_id = uuid.uuid4()
+    message = sql.insert(
+        Message(
+            conversation=conversation,
+            role=Message.Role.USER,
+            content=[{"type": "text", "text": '<b>ünïcode</b> "quoted"'}],
+            status=Message.Status.COMPLETE,
+            client_id=client_id,
+        )
+    )
+    assert message.pk and not message._state.adding
+    assert conversation.created_at is not None and conversation.updated_at is not None
+
+    stored = Message.objects.select_related("conversation").get(pk=message.pk)
+    assert stored.content == [{"type": "text", "text": '<b>ünïcode</b> "quoted"'}]
+    assert stored.client_id == client_id
+    assert stored.created_at == message.created_at
+    assert stored.conversation.title == "Été ✓" and stored.conversation.owner == owner
+
+    record = sql.insert(
+        UsageRecord(user=owner, model="claude-sonnet-5", reserved_cost=Decimal("0.123456789012345"))
+    )
+    assert UsageRecord.objects.get(pk=record.pk).reserved_cost == Decimal("0.123456789012345")
+
+
+def test_update_writes_the_named_fields_and_tells_a_vanished_row(owner):
+    conversation = sql.insert(Conversation(owner=owner, model="claude-sonnet-5", max_tokens=10))
+    reply = sql.insert(Message(conversation=conversation, role=Message.Role.ASSISTANT))
+    reply.status = Message.Status.COMPLETE
+    reply.content = [{"type": "text", "text": "done"}]
+    reply.error_message = "not written"
+    assert sql.update(reply, ("status", "content")) == 1
+    stored = Message.objects.get(pk=reply.pk)
+    assert stored.status == "complete" and stored.content == [{"type": "text", "text": "done"}]
+    assert stored.error_message == ""
+
+    conversation.delete()
+    assert sql.update(reply, ("status",)) == 0
+
+
+def test_select_for_update_reads_values_as_the_orm_does(owner, stranger):
+    UserBudget.objects.create(user=owner, monthly_limit_usd=Decimal("12.50"))
+    UserBudget.objects.create(user=stranger)
+    assert sql.select_for_update(UserBudget, "monthly_limit_usd", user=owner.pk) == [
+        Decimal("12.50")
+    ]
+    assert sql.select_for_update(UserBudget, "monthly_limit_usd", user=stranger.pk) == [None]
+    assert sql.select_for_update(UserBudget, "monthly_limit_usd", user=0) == []
