@@ -155,8 +155,10 @@ CHAT_DELTA_JOIN_MS = env.float("CHAT_DELTA_JOIN_MS", default=0.0)
 # (on by default with Redis), in batches of at most this many milliseconds.
 CHAT_CROSS_PROCESS = env.bool("CHAT_CROSS_PROCESS", default=bool(REDIS_URL))
 CHAT_RELAY_BATCH_MS = env.float("CHAT_RELAY_BATCH_MS", default=20.0)
-# Threads that run the chat's database work, each with its own connection.
+# Threads that run the chat's database work, each with its own connection: the work people
+# wait on (sends, opening a conversation), and the saving of ended replies (chat/db.py).
 CHAT_DB_THREADS = env.int("CHAT_DB_THREADS", default=8)
+CHAT_DB_SETTLE_THREADS = env.int("CHAT_DB_SETTLE_THREADS", default=1)
 # Serve /static/ from the app server itself (fine for a small team; put a web server or a
 # CDN in front for more, after `manage.py collectstatic`).
 SERVE_STATIC = env.bool("DJANGO_SERVE_STATIC", default=True)

@@ -20,7 +20,7 @@ from django.conf import settings
 
 from chatapp.llm.stream import ReplyState, UpstreamError, stream_events, upstream_error
 
-from .db import run_db
+from .db import run_settlement
 from .frames import encode, error_frame
 from .models import Message
 from .services import AcceptedMessage, reply_finalize
@@ -328,7 +328,7 @@ class LiveReply:
         self._streaming = False
         duration_ms = int((time.monotonic() - started) * 1000)
         try:
-            message = await run_db(
+            message = await run_settlement(
                 reply_finalize,
                 reply=self.reply,
                 usage_record=self.usage_record,
