@@ -182,6 +182,7 @@ async def app_client(session, url, key, text, start: asyncio.Event, result: dict
             elif kind == "error":
                 result["error"] = frame
             elif kind == "message_stop":
+                result["stopped"] = time.time()
                 result["status"] = frame["message"]["status"]
                 result["saved_text"] = "".join(
                     b.get("text", "") for b in frame["message"]["content"]
@@ -273,6 +274,10 @@ def summarise(results, due, tokens, label) -> dict:
         for i, r in enumerate(results)
         if "last" in r and f"{label} message {i}" in due
     ]
+    # How long a reply's end (its saved message, with tokens and cost) follows its text.
+    stop_after = [
+        (r["stopped"] - r["last"]) * 1000 for r in results if "stopped" in r and "last" in r
+    ]
     received = sum(len(r.get("text", "").split()) for r in results)
     holes = sum(1 for r in results if "saved_text" in r and r.get("text") != r["saved_text"])
     return {
@@ -280,6 +285,8 @@ def summarise(results, due, tokens, label) -> dict:
         "ttft_p99": percentile(ttft, 99),
         "lag_median": statistics.median(lag) if lag else float("nan"),
         "lag_p99": percentile(lag, 99),
+        "stop_after_median": statistics.median(stop_after) if stop_after else float("nan"),
+        "stop_after_p99": percentile(stop_after, 99),
         "expected": tokens * len(results),
         "received": received,
         "incomplete": sum(1 for r in results if r.get("status") != "complete"),
@@ -399,7 +406,9 @@ def print_report(rows: list[dict], args) -> None:
             f"CPU per delta {ratio:.2f}x the direct SDK reader; fixed CPU per reply "
             f"{app['fixed_cpu_per_reply_ms']:.2f} ms; deltas lost "
             f"{app['expected'] - app['received']}; replies not complete {app['incomplete']}; "
-            f"texts differing from the saved reply {app['holes']}; resyncs {app['resyncs']}"
+            f"texts differing from the saved reply {app['holes']}; resyncs {app['resyncs']}; "
+            f"message_stop {app['stop_after_median']:.1f} ms median / "
+            f"{app['stop_after_p99']:.1f} ms p99 after the last delta"
         )
         floor = row.get("floor")
         if floor is not None:
