@@ -150,7 +150,7 @@ def usage_reserve(
     policy = policy or usage_policy()
     limits = sql.select_for_update(UserBudget, "monthly_limit_usd", user=user.pk)
     if not limits:  # the user's first call: make the row that serialises their calls
-        UserBudget.objects.get_or_create(user=user)
+        UserBudget.objects.bulk_create([UserBudget(user=user)], ignore_conflicts=True)
         limits = sql.select_for_update(UserBudget, "monthly_limit_usd", user=user.pk)
 
     if policy.requests_per_minute:

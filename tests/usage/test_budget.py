@@ -169,10 +169,17 @@ def test_the_chat_page_shows_month_to_date_spend(client, owner):
 
 
 @pytest.mark.postgres
-def test_concurrent_replies_cannot_push_a_user_over_budget(transactional_db, owner):
+@pytest.mark.parametrize("first_call", [False, True], ids=["budget row", "first call"])
+def test_concurrent_replies_cannot_push_a_user_over_budget(transactional_db, owner, first_call):
     """Eight sends at once against a budget that holds three worst cases: exactly three
-    are accepted, whatever the interleaving (reserve before the call, settle after)."""
-    UserBudget.objects.create(user=owner, monthly_limit_usd=Decimal("0.20"))
+    are accepted, whatever the interleaving (reserve before the call, settle after). Also
+    when they are the user's first calls, racing to create the row that serialises them."""
+    if first_call:
+        policy = UsagePolicy.current()
+        policy.default_monthly_budget_usd = Decimal("0.20")
+        policy.save()
+    else:
+        UserBudget.objects.create(user=owner, monthly_limit_usd=Decimal("0.20"))
 
     def send(i: int):
         try:
@@ -192,6 +199,7 @@ def test_concurrent_replies_cannot_push_a_user_over_budget(transactional_db, own
     held = sum(r.reserved_cost for r in UsageRecord.objects.all())
     assert held <= Decimal("0.20")
     assert Message.objects.filter(role="user").count() == 3
+    assert UserBudget.objects.filter(user=owner).count() == 1
 
 
 async def test_deleting_a_conversation_mid_reply_still_records_what_it_cost(
