@@ -46,6 +46,7 @@ class UsageRefused(Exception):
 # apps.py); the other processes see it within those seconds.
 _settings_cache: dict = {}
 _settings_generation = [0]
+_SETTINGS_CACHE_SIZE = 256
 
 
 def _cached(key, load):
@@ -57,6 +58,9 @@ def _cached(key, load):
     value = load()
     # Not kept if a change came in while it was being read: it may predate the change.
     if settings.USAGE_SETTINGS_CACHE_SECONDS > 0 and generation == _settings_generation[0]:
+        if len(_settings_cache) >= _SETTINGS_CACHE_SIZE:  # past days' prices: drop the stale
+            for stale in [k for k, (ends, _) in list(_settings_cache.items()) if ends <= now]:
+                _settings_cache.pop(stale, None)
         _settings_cache[key] = (now + settings.USAGE_SETTINGS_CACHE_SECONDS, value)
     return value
 

@@ -2,6 +2,7 @@
 seconds: a change made in the admin applies at once, and one made by another server
 process within USAGE_SETTINGS_CACHE_SECONDS."""
 
+import datetime as dt
 import time
 from decimal import Decimal
 
@@ -63,3 +64,14 @@ def test_with_no_cache_time_every_call_reads_the_database(db, settings):
     usage_policy()
     UsagePolicy.objects.update(max_tokens_cap=77)
     assert usage_policy().max_tokens_cap == 77
+
+
+def test_prices_of_past_days_do_not_pile_up_in_memory(db, settings, monkeypatch):
+    from chatapp.usage import services
+
+    monkeypatch.setattr(services, "_SETTINGS_CACHE_SIZE", 5)
+    settings.USAGE_SETTINGS_CACHE_SECONDS = 0.05
+    for days_ago in range(20):  # a server up for weeks asks for each day's prices
+        price_for("claude-sonnet-5", timezone.now() - dt.timedelta(days=days_ago))
+        time.sleep(0.06)
+    assert len(services._settings_cache) <= 5
