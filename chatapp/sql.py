@@ -4,7 +4,8 @@ Every reply writes four rows before its upstream call (the conversation, the two
 the ledger row) and updates two after it. Through `objects.create()` and `.update()`, the
 ORM compiles each statement afresh: about 1 ms of CPU per statement on our 2-core machines,
 most of a reply's fixed cost and of the time the 50th message of a burst waits for its first
-token (docs/performance.md). These helpers keep each statement's SQL and prepare the values
+token (docs/performance.md). The daily roll-up needs an increment-on-conflict, which the ORM
+does not have at all. These helpers keep each statement's SQL and prepare the values
 exactly as the ORM does (`pre_save`, `get_db_prep_save`), on the default database, in the
 caller's transaction. They send no model signals: use them only for models without any.
 """
@@ -69,6 +70,49 @@ def update(instance: Model, names: tuple[str, ...]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
+
+
+@functools.cache
+def _insert_or_add_sql(
+    model: type[Model], key: tuple[str, ...], amounts: tuple[str, ...]
+) -> tuple[str, tuple[Field, ...], tuple[Field, ...]]:
+    meta = model._meta
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    table = quote(meta.db_table)
+    given = tuple(meta.get_field(name) for name in (*key, *amounts))
+    # The other columns take their defaults on insert and are left alone on conflict.
+    defaulted = tuple(
+        field
+        for field in meta.local_concrete_fields
+        if field is not meta.auto_field and field not in given
+    )
+    columns = [quote(field.column) for field in (*given, *defaulted)]
+    key_columns = columns[: len(key)]
+    increments = ", ".join(
+        f"{column} = {table}.{column} + EXCLUDED.{column}"
+        for column in columns[len(key) : len(given)]
+    )
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET {increments}"
+    )
+    return sql, given, defaulted
+
+
+def insert_or_add(model: type[Model], *, key: dict, amounts: dict) -> None:
+    """Inserts the row `key` with these amounts (its other fields at their defaults), or
+    adds the amounts to the row already there: one statement, safe against a concurrent
+    first insert. `key` must be the fields of a unique constraint (INSERT … ON CONFLICT,
+    which PostgreSQL and SQLite both have)."""
+    sql, given, defaulted = _insert_or_add_sql(model, tuple(key), tuple(amounts))
+    connection = connections[DEFAULT_DB_ALIAS]
+    values = [*key.values(), *amounts.values(), *(field.get_default() for field in defaulted)]
+    params = [
+        field.get_db_prep_save(value, connection=connection)
+        for field, value in zip((*given, *defaulted), values, strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 @functools.cache

@@ -4,6 +4,8 @@ would: a conversation saved through them reads back the same, on SQLite and Post
 import uuid
 from decimal import Decimal
 
+from django.utils import timezone
+
 from chatapp import sql
 from chatapp.chat.models import Conversation, Message
 from chatapp.usage.models import UsageRecord, UserBudget
@@ -61,3 +63,18 @@ def test_select_for_update_reads_values_as_the_orm_does(owner, stranger):
     ]
     assert sql.select_for_update(UserBudget, "monthly_limit_usd", user=stranger.pk) == [None]
     assert sql.select_for_update(UserBudget, "monthly_limit_usd", user=0) == []
+
+
+def test_insert_or_add_adds_to_the_row_of_the_same_key(owner, stranger):
+    from chatapp.usage.models import UsageDaily
+
+    day = timezone.localdate()
+    amounts = {"requests": 1, "input_tokens": 10, "cost": Decimal("0.000000000000001")}
+    sql.insert_or_add(UsageDaily, key={"day": day, "user": owner.pk, "model": "m"}, amounts=amounts)
+    sql.insert_or_add(UsageDaily, key={"day": day, "user": owner.pk, "model": "m"}, amounts=amounts)
+    sql.insert_or_add(
+        UsageDaily, key={"day": day, "user": stranger.pk, "model": "m"}, amounts=amounts
+    )
+    mine = UsageDaily.objects.get(user=owner)
+    assert (mine.requests, mine.input_tokens, mine.cost) == (2, 20, Decimal("0.000000000000002"))
+    assert UsageDaily.objects.get(user=stranger).requests == 1

@@ -3,13 +3,12 @@ call that can cost money goes through `usage_reserve` before it is made and `usa
 once it has ended: the one road into the ledger, whatever made the call."""
 
 import datetime as dt
-import functools
 import time
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import transaction
 from django.db.models import DecimalField, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -257,64 +256,27 @@ def usage_settle(
 
 
 def _add_to_daily(record: UsageRecord, tokens: TokenUsage) -> None:
-    """Adds a settled call to its day's row, in the caller's transaction: one upsert."""
+    """Adds a settled call to its day's row, in the caller's transaction: one upsert. A
+    call of a deleted user (user NULL) gets a row of its own, as NULLs never conflict; the
+    sums stay exact."""
     savings = (
         cache_savings(tokens, record.price.prices).quantize(MONEY_PLACES) if record.price else ZERO
     )
-    values = {
-        "day": timezone.localdate(record.created_at),
-        "user": record.user_id,
-        "model": record.model,
-        "requests": 1,
-        **{name: getattr(tokens, name) for name in TOKEN_FIELDS},
-        "cost": record.cost or ZERO,
-        "unpriced_requests": 1 if record.cost is None else 0,
-        "cache_savings": savings,
-    }
-    connection = connections[DEFAULT_DB_ALIAS]
-    with connection.cursor() as cursor:
-        cursor.execute(_daily_upsert_sql(), _daily_upsert_params(values, connection))
-
-
-_DAILY_KEY = ("day", "user", "model")
-_DAILY_FIELDS = (
-    *_DAILY_KEY,
-    "requests",
-    *TOKEN_FIELDS,
-    "cost",
-    "unpriced_requests",
-    "cache_savings",
-)
-
-
-@functools.cache
-def _daily_upsert_sql() -> str:
-    """INSERT … ON CONFLICT DO UPDATE adding to the day's row (PostgreSQL and SQLite both
-    have it; the ORM has no increment-on-conflict). Built from the model, so a renamed
-    column cannot drift. A call of a deleted user (user NULL) gets a row of its own, as
-    NULLs never conflict; the sums stay exact."""
-    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
-    table = quote(UsageDaily._meta.db_table)
-    fields = [UsageDaily._meta.get_field(name) for name in _DAILY_FIELDS]
-    columns = [quote(field.column) for field in fields]
-    key = {quote(UsageDaily._meta.get_field(name).column) for name in _DAILY_KEY}
-    increments = ", ".join(
-        f"{column} = {table}.{column} + EXCLUDED.{column}"
-        for column in columns
-        if column not in key
+    sql.insert_or_add(
+        UsageDaily,
+        key={
+            "day": timezone.localdate(record.created_at),
+            "user": record.user_id,
+            "model": record.model,
+        },
+        amounts={
+            "requests": 1,
+            **{name: getattr(tokens, name) for name in TOKEN_FIELDS},
+            "cost": record.cost or ZERO,
+            "unpriced_requests": 1 if record.cost is None else 0,
+            "cache_savings": savings,
+        },
     )
-    key_columns = ", ".join(column for column in columns if column in key)
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT ({key_columns}) DO UPDATE SET {increments}"
-    )
-
-
-def _daily_upsert_params(values: dict, connection) -> list:
-    return [
-        UsageDaily._meta.get_field(name).get_db_prep_save(values[name], connection=connection)
-        for name in _DAILY_FIELDS
-    ]
 
 
 def upstream_rate_limit_observe(headers: dict) -> None:
