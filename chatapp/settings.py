@@ -159,6 +159,9 @@ CHAT_RELAY_BATCH_MS = env.float("CHAT_RELAY_BATCH_MS", default=20.0)
 # wait on (sends, opening a conversation), and the saving of ended replies (chat/db.py).
 CHAT_DB_THREADS = env.int("CHAT_DB_THREADS", default=8)
 CHAT_DB_SETTLE_THREADS = env.int("CHAT_DB_SETTLE_THREADS", default=1)
+for _name in ("CHAT_DB_THREADS", "CHAT_DB_SETTLE_THREADS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1, not {globals()[_name]}")
 # Serve /static/ from the app server itself (fine for a small team; put a web server or a
 # CDN in front for more, after `manage.py collectstatic`).
 SERVE_STATIC = env.bool("DJANGO_SERVE_STATIC", default=True)
