@@ -6,6 +6,7 @@ app_name = "chat"
 urlpatterns = [
     path("", views.chat, name="index"),
     path("c/<int:conversation_id>/", views.chat, name="conversation"),
+    path("c/<int:conversation_id>/messages/", views.conversation_messages, name="messages"),
     path("c/<int:conversation_id>/settings/", views.conversation_settings, name="settings"),
     path("c/<int:conversation_id>/delete/", views.conversation_delete, name="delete"),
 ]

@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from chatapp.llm.catalogue import MODELS
+from chatapp.routing import CHAT_SOCKET_PATH
 from chatapp.usage.services import month_to_date
 
 from . import selectors
@@ -19,20 +20,47 @@ def _owned_or_404(request, conversation_id: int):
     return conversation
 
 
+# The page's URL templates: the client fills `{id}` in and never copies a route.
+_ID = 2147483647
+
+
+def _url_template(name: str) -> str:
+    return reverse(name, args=[_ID]).replace(str(_ID), "{id}")
+
+
+def _urls() -> dict:
+    return {
+        "index": reverse("chat:index"),
+        "socket": "/" + CHAT_SOCKET_PATH,
+        **{
+            name: _url_template(f"chat:{name}")
+            for name in ("conversation", "messages", "settings", "delete")
+        },
+    }
+
+
+def _conversation_data(conversation) -> dict:
+    return {
+        "conversation": conversation.to_dict(),
+        "messages": [
+            m.to_dict() for m in selectors.conversation_messages(conversation=conversation)
+        ],
+    }
+
+
 @login_required
 def chat(request, conversation_id: int | None = None):
     conversation = None
-    messages = []
+    chat_data = {"conversation": None, "messages": []}
     if conversation_id is not None:
         conversation = _owned_or_404(request, conversation_id)
-        messages = [m.to_dict() for m in selectors.conversation_messages(conversation=conversation)]
-    chat_data = {
-        "conversation": conversation.to_dict() if conversation else None,
-        "messages": messages,
+        chat_data = _conversation_data(conversation)
+    chat_data |= {
         "models": [{"id": m.id, "label": m.label} for m in MODELS],
         "default_model": settings.CHAT_DEFAULT_MODEL,
         "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
-        "ws_path": "/ws/chat/",
+        "ws_path": "/" + CHAT_SOCKET_PATH,
+        "urls": _urls(),
         "settings_url": (
             reverse("chat:settings", args=[conversation.pk]) if conversation else None
         ),
@@ -48,6 +76,13 @@ def chat(request, conversation_id: int | None = None):
             "chat_data": chat_data,
         },
     )
+
+
+@login_required
+def conversation_messages(request, conversation_id: int):
+    """The conversation and its saved messages as JSON: what a tab reloads after a
+    reconnect (the same shape as the page's `chat-data`)."""
+    return JsonResponse(_conversation_data(_owned_or_404(request, conversation_id)))
 
 
 @login_required
