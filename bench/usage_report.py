@@ -55,7 +55,7 @@ def cases() -> list[tuple[str, str, dict]]:
     midnight = timezone.make_aware(dt.datetime.combine(start, dt.time.min))
     top_conversation = (
         UsageRecord.objects.filter(
-            user_id=user_id, created_at__gte=midnight, conversation__isnull=False
+            user_id=user_id, created_at__gte=midnight, conversation_id__isnull=False
         )
         .values("conversation_id")
         .annotate(n=Count("id"))

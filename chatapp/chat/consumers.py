@@ -9,18 +9,13 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import selectors
+from chatapp.errors import AppError
+
+from . import protocol, selectors
 from .db import run_db
-from .frames import (
-    ConversationFrame,
-    FrameError,
-    UserMessageFrame,
-    conversation_frame,
-    error_frame,
-    parse_client_frame,
-)
-from .live import Frame, Outbox, conversation_group_name, hub, live_group_name
-from .models import Message
+from .live import hub
+from .outbox import Frame, Outbox
+from .protocol import ConversationFrame, FrameError, UserMessageFrame, error_frame
 from .services import ChatError, message_accept
 
 logger = logging.getLogger(__name__)
@@ -52,7 +47,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
         self.user = user
-        self.user_group = f"chat.user.{user.pk}"
+        self.user_group = protocol.user_group_name(user.pk)
         # Joined before the handshake completes, so nothing sent after it is missed.
         await self.channel_layer.group_add(self.user_group, self.channel_name)
         await self.accept()
@@ -77,7 +72,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if self.hub.cross_process:
                 for conversation_id in watched:
                     await self.channel_layer.group_discard(
-                        conversation_group_name(conversation_id), self.channel_name
+                        protocol.conversation_group_name(conversation_id), self.channel_name
                     )
 
     async def _watch(self, conversation_id: int) -> None:
@@ -87,7 +82,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.hub.watch(conversation_id, self.outbox)
         if self.hub.cross_process:
             await self.channel_layer.group_add(
-                conversation_group_name(conversation_id), self.channel_name
+                protocol.conversation_group_name(conversation_id), self.channel_name
             )
 
     async def _send_text(self, text: str) -> None:
@@ -101,7 +96,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self._push(error_frame("invalid_json", "Binary frames are not accepted."))
             return
         try:
-            frame = parse_client_frame(text_data)
+            frame = protocol.parse_client_frame(text_data)
             if isinstance(frame, UserMessageFrame):
                 await self._user_message(frame)
             elif frame.type == "stop":
@@ -117,7 +112,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     client_id=exc.client_id,
                 )
             )
-        except ChatError as exc:
+        except AppError as exc:
             client_id = getattr(frame, "client_id", None)
             self._push(
                 error_frame(
@@ -144,14 +139,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         conversation = accepted.conversation
         await self._watch(conversation.pk)
         if accepted.created_conversation or accepted.duplicate:
-            self._push(conversation_frame(conversation, client_id=frame.client_id))
-        user_message = {
-            "type": "user_message",
-            "conversation_id": conversation.pk,
-            "message": accepted.user_message.to_dict(),
-            "client_id": str(frame.client_id),
-            "duplicate": accepted.duplicate,
-        }
+            self._push(protocol.conversation_frame(conversation, client_id=frame.client_id))
+        user_message = protocol.user_message_frame(
+            conversation_id=conversation.pk,
+            message=accepted.user_message.to_dict(),
+            client_id=frame.client_id,
+            duplicate=accepted.duplicate,
+        )
         if accepted.duplicate:
             self._push(user_message)
             live = self.hub.reply_in(conversation.pk)
@@ -163,37 +157,33 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.hub.broadcast(conversation.pk, user_message)
         if self.hub.cross_process:  # the tabs of other processes see the question too
             await self.channel_layer.group_send(
-                conversation_group_name(conversation.pk),
-                {
-                    "type": "chat.relay",
-                    "origin": self.hub.process_id,
-                    "conversation_id": conversation.pk,
-                    "message_id": None,
-                    "frames": [[0, json.dumps(user_message)]],
-                },
+                protocol.conversation_group_name(conversation.pk),
+                protocol.relay_message(
+                    origin=self.hub.process_id,
+                    conversation_id=conversation.pk,
+                    message_id=None,
+                    frames=[[0, protocol.encode(user_message)]],
+                ),
             )
         # The reply starts before the sidebars of other tabs are told.
         self.hub.start(accepted)
         if accepted.created_conversation:
             await self.channel_layer.group_send(
                 self.user_group,
-                {
-                    "type": "chat.conversation",
-                    "frame": conversation_frame(conversation),
-                    "origin": self.channel_name,
-                },
+                protocol.conversation_message(
+                    protocol.conversation_frame(conversation), origin=self.channel_name
+                ),
             )
 
     async def _send_saved_reply(self, message_id: int) -> None:
-        reply = await run_db(Message.objects.select_related("usage_record").get, pk=message_id)
+        reply = await run_db(selectors.message_get, message_id=message_id)
         self._push(
-            {
-                "type": "resync",
-                "conversation_id": reply.conversation_id,
-                "message_id": reply.pk,
-                "seq": None,
-                "message": reply.to_dict(),
-            }
+            protocol.resync_frame(
+                conversation_id=reply.conversation_id,
+                message_id=reply.pk,
+                seq=None,
+                message=reply.to_dict(),
+            )
         )
 
     async def _owned(self, conversation_id: int):
@@ -217,12 +207,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         ):
             # Streaming in another process: its hub stops it if the owner matches.
             await self.channel_layer.group_send(
-                live_group_name(conversation.pk),
-                {
-                    "type": "chat.stop_request",
-                    "conversation_id": conversation.pk,
-                    "owner_id": self.user.pk,
-                },
+                protocol.live_group_name(conversation.pk),
+                protocol.stop_request(conversation_id=conversation.pk, owner_id=self.user.pk),
             )
             return
         raise ChatError("not_streaming", "No reply is streaming in this conversation.")
@@ -244,12 +230,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self._resync_asked.add(conversation_id)
         send = self.channel_layer.group_send(
-            live_group_name(conversation_id),
-            {
-                "type": "chat.resync_request",
-                "conversation_id": conversation_id,
-                "reply_to": self.channel_name,
-            },
+            protocol.live_group_name(conversation_id),
+            protocol.resync_request(conversation_id=conversation_id, reply_to=self.channel_name),
         )
         asyncio.ensure_future(send).add_done_callback(_log_failure)
 

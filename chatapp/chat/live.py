@@ -2,209 +2,28 @@
 
 A reply runs in its own task, independent of the socket that asked for it: a tab that
 goes away does not stop it. Each upstream event is encoded once and handed straight to the
-outbox of every socket in this process that shows the conversation; nothing goes through
-the channel layer or the database per event. An outbox sends in order; when a tab cannot
-keep up, the deltas it has not been sent are replaced by one `resync` frame carrying the
-whole reply so far, so a tab is never left with a hole in the text.
+outbox (outbox.py) of every socket in this process that shows the conversation; nothing
+goes through the channel layer or the database per event. Once the reply ends, it is saved
+and costed through the chat services, and its `message_stop` follows.
 """
 
 import asyncio
 import logging
 import time
 import uuid
-from collections import deque
-from collections.abc import Awaitable, Callable
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chatapp.llm.stream import ReplyState, UpstreamError, stream_events, upstream_error
 
+from . import protocol
 from .db import run_settlement
-from .frames import encode, error_frame
 from .models import Message
+from .outbox import Frame, Outbox, is_stop
 from .services import AcceptedMessage, reply_finalize
 
 logger = logging.getLogger(__name__)
-
-
-class Frame:
-    """One frame for the sockets, encoded once however many sockets get it."""
-
-    __slots__ = ("data", "message_id", "reply", "seq", "text")
-
-    def __init__(
-        self,
-        data: dict,
-        *,
-        message_id: int | None = None,
-        seq: int = 0,
-        text: str | None = None,
-        reply: "LiveReply | None" = None,
-    ):
-        self.data = data
-        self.text = encode(data) if text is None else text
-        self.message_id = message_id
-        self.seq = seq
-        # The live reply of this process the frame belongs to; None for a frame relayed
-        # from another process.
-        self.reply = reply
-
-    def joins_with(self, other: "Frame") -> bool:
-        """Whether `other` is a text delta that directly continues this one."""
-        mine, theirs = self.data, other.data
-        return (
-            mine["type"] == "content_block_delta"
-            and theirs["type"] == "content_block_delta"
-            and self.message_id == other.message_id
-            and mine["index"] == theirs["index"]
-            and mine["delta"].get("type") == "text_delta"
-            and theirs["delta"].get("type") == "text_delta"
-        )
-
-
-class Outbox:
-    """The frames waiting for one socket, sent in order by one writer task."""
-
-    def __init__(
-        self,
-        send: Callable[[str], Awaitable[None]],
-        capacity: int,
-        join_window: float = 0.0,
-        request_resync: Callable[[int, int], None] | None = None,
-    ):
-        self._send = send
-        # Asks the process that runs a reply for a resync of it (conversation, message).
-        self._request_resync = request_resync
-        self._capacity = capacity
-        # Seconds a text delta may wait for the next ones to join it into one frame; the
-        # first delta after a quiet spell is never held back.
-        self._join_window = join_window
-        self._last_delta_sent = 0.0
-        self._queue: deque[Frame | LiveReply] = deque()
-        self._wake = asyncio.Event()
-        self._resync_pending: set[int] = set()
-        # Per reply, the seq of the last event this socket has been given.
-        self._sent_seq: dict[int, int] = {}
-        self._closed = False
-        self.watching: set[int] = set()
-        self._task = asyncio.create_task(self._write())
-
-    def push(self, frame: Frame) -> None:
-        if self._closed:
-            return
-        message_id = frame.message_id
-        if frame.data.get("type") == "resync":  # a resync from another process
-            self._resync_pending.discard(message_id)
-        elif message_id is not None and not _is_stop(frame):
-            if message_id in self._resync_pending:
-                return  # the resync that will be sent includes this event
-            if len(self._queue) >= self._capacity:
-                self._replace_with_resync(message_id, frame)
-                return
-        self._queue.append(frame)
-        self._wake.set()
-
-    def push_resync(self, reply: "LiveReply") -> None:
-        if self._closed or reply.message_id in self._resync_pending:
-            return
-        self._resync_pending.add(reply.message_id)
-        self._queue.append(reply)
-        self._wake.set()
-
-    def _replace_with_resync(self, message_id: int, frame: Frame) -> None:
-        reply = frame.reply
-        if reply is None and self._request_resync is None:
-            self._queue.append(frame)  # nobody to ask for a resync: never drop
-            self._wake.set()
-            return
-        logger.info("socket cannot keep up; message %s will be resynced", message_id)
-        self._queue = deque(
-            item
-            for item in self._queue
-            if not (isinstance(item, Frame) and item.message_id == message_id) or _is_stop(item)
-        )
-        if reply is not None:
-            self.push_resync(reply)
-        else:
-            self._resync_pending.add(message_id)
-            self._request_resync(frame.data["conversation_id"], message_id)
-
-    async def _write(self) -> None:
-        queue_wait = self._wake.wait
-        try:
-            while True:
-                while not self._queue:
-                    self._wake.clear()
-                    await queue_wait()
-                    if self._closed:
-                        return
-                if self._join_window and self._holds_back(self._queue[0]):
-                    await asyncio.sleep(
-                        self._last_delta_sent + self._join_window - time.monotonic()
-                    )
-                    if self._closed:
-                        return
-                text = self._next_text()
-                if text is not None:
-                    await self._send(text)
-        except asyncio.CancelledError:
-            pass
-        except Exception:  # the socket is gone: nothing more can be sent on it
-            logger.debug("outbox writer ended", exc_info=True)
-            self._closed = True
-
-    def _holds_back(self, item) -> bool:
-        """Whether a text delta should wait to be joined by the ones that follow it."""
-        if not isinstance(item, Frame) or item.data.get("type") != "content_block_delta":
-            return False
-        return time.monotonic() < self._last_delta_sent + self._join_window
-
-    def _next_text(self) -> str | None:
-        item = self._queue.popleft()
-        if isinstance(item, LiveReply):
-            self._resync_pending.discard(item.message_id)
-            frame = item.resync_frame()
-            self._sent_seq[item.message_id] = frame["seq"]
-            return encode(frame)
-        message_id = item.message_id
-        if message_id is None:
-            return item.text
-        if item.data.get("type") == "resync":  # from another process: always applies
-            if item.seq is not None:
-                self._sent_seq[message_id] = item.seq
-            return item.text
-        if item.seq <= self._sent_seq.get(message_id, 0):
-            return None  # already covered by a resync
-        last = item
-        joined_text = None
-        queue = self._queue
-        while queue and isinstance(queue[0], Frame) and item.joins_with(queue[0]):
-            following = queue.popleft()
-            if joined_text is None:
-                joined_text = [item.data["delta"]["text"]]
-            joined_text.append(following.data["delta"]["text"])
-            last = following
-        self._sent_seq[message_id] = last.seq
-        if item.data["type"] == "content_block_delta":
-            self._last_delta_sent = time.monotonic()
-        if joined_text is None:
-            return item.text
-        joined = dict(item.data)
-        joined["delta"] = {"type": "text_delta", "text": "".join(joined_text)}
-        joined["seq"] = last.seq
-        return encode(joined)
-
-    def close(self) -> None:
-        self._closed = True
-        self._queue.clear()
-        self._task.cancel()
-
-
-def _is_stop(frame: Frame) -> bool:
-    """`message_stop` ends a reply in every tab: it is never dropped nor folded into a
-    resync (a resync never includes it)."""
-    return frame.data.get("type") == "message_stop"
 
 
 class LiveReply:
@@ -223,9 +42,7 @@ class LiveReply:
         self.task: asyncio.Task | None = None
         self._streaming = True
         self._stop_requested = False
-        self._frame_prefix = (
-            f'{{"conversation_id":{self.conversation_id},"message_id":{self.message_id},"seq":'
-        )
+        self._events = protocol.ReplyEvents(self.conversation_id, self.message_id)
         # Frames waiting to go to the tabs of other processes, and the send under way.
         self._batch: list[list] = []
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -251,23 +68,16 @@ class LiveReply:
     def resync_frame(self) -> dict:
         # An ended reply's resync covers every event but the message_stop that follows it.
         seq = self.seq if self.final is None else self.seq - 1
-        return {
-            "type": "resync",
-            "conversation_id": self.conversation_id,
-            "message_id": self.message_id,
-            "seq": seq,
-            "message": self.message_dict(),
-        }
+        return protocol.resync_frame(
+            conversation_id=self.conversation_id,
+            message_id=self.message_id,
+            seq=seq,
+            message=self.message_dict(),
+        )
 
     def _relay(self, data: dict, upstream_json: str | None = None) -> None:
         self.seq = seq = self.seq + 1
-        data["conversation_id"] = self.conversation_id
-        data["message_id"] = self.message_id
-        data["seq"] = seq
-        text = None
-        if upstream_json is not None and upstream_json.startswith('{"'):
-            # The upstream's own JSON with our ids put in front: no re-encoding per event.
-            text = f"{self._frame_prefix}{seq},{upstream_json[1:]}"
+        text = self._events.stamp(data, seq, upstream_json)
         frame = Frame(data, message_id=self.message_id, seq=seq, text=text, reply=self)
         self.hub.deliver(self.conversation_id, frame)
         if self.hub.cross_process:
@@ -277,7 +87,7 @@ class LiveReply:
         """Batches frames for the tabs connected to other processes: one channel-layer
         message per batch, never one per delta."""
         self._batch.append([frame.seq, frame.text])
-        if _is_stop(frame) or len(self._batch) >= 100:
+        if is_stop(frame) or len(self._batch) >= 100:
             self._flush()
         elif self._flush_handle is None:
             self._flush_handle = asyncio.get_running_loop().call_later(
@@ -346,14 +156,14 @@ class LiveReply:
         self.final = message.to_dict()
         if self.final["status"] == Message.Status.ERROR and error is not None:
             self._relay(
-                error_frame(
+                protocol.error_frame(
                     error.code,
                     error.message,
                     conversation_id=self.conversation_id,
                     message_id=self.message_id,
                 )
             )
-        self._relay({"type": "message_stop", "message": self.final})
+        self._relay(protocol.message_stop_frame(self.final))
         if self._forwarding is not None:
             await self._forwarding
 
@@ -411,7 +221,7 @@ class Hub:
         self._replies[conversation_id] = reply
 
         async def run_and_forget():
-            live_group = live_group_name(conversation_id)
+            live_group = protocol.live_group_name(conversation_id)
             try:
                 if self.cross_process:
                     await get_channel_layer().group_add(live_group, await self._listening())
@@ -430,14 +240,13 @@ class Hub:
             await previous
         try:
             await get_channel_layer().group_send(
-                conversation_group_name(conversation_id),
-                {
-                    "type": "chat.relay",
-                    "origin": self.process_id,
-                    "conversation_id": conversation_id,
-                    "message_id": message_id,
-                    "frames": frames,
-                },
+                protocol.conversation_group_name(conversation_id),
+                protocol.relay_message(
+                    origin=self.process_id,
+                    conversation_id=conversation_id,
+                    message_id=message_id,
+                    frames=frames,
+                ),
             )
         except Exception:  # the tabs elsewhere will see the gap and ask for a resync
             logger.exception("could not forward frames of message %s", message_id)
@@ -470,13 +279,12 @@ class Hub:
                 frame = reply.resync_frame()
                 await layer.send(
                     request["reply_to"],
-                    {
-                        "type": "chat.relay",
-                        "origin": self.process_id,
-                        "conversation_id": reply.conversation_id,
-                        "message_id": reply.message_id,
-                        "frames": [[frame["seq"], encode(frame)]],
-                    },
+                    protocol.relay_message(
+                        origin=self.process_id,
+                        conversation_id=reply.conversation_id,
+                        message_id=reply.message_id,
+                        frames=[[frame["seq"], protocol.encode(frame)]],
+                    ),
                 )
             elif request["type"] == "chat.stop_request" and request["owner_id"] == reply.owner_id:
                 reply.stop()
@@ -488,16 +296,6 @@ class Hub:
                 *(r.task for r in list(self._replies.values()) if r.task),
                 return_exceptions=True,
             )
-
-
-def conversation_group_name(conversation_id: int) -> str:
-    """The sockets, in every process, that show a conversation."""
-    return f"chat.conversation.{conversation_id}"
-
-
-def live_group_name(conversation_id: int) -> str:
-    """The hub of the process where the conversation's reply is streaming."""
-    return f"chat.live.{conversation_id}"
 
 
 hub = Hub()

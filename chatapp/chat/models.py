@@ -98,7 +98,8 @@ class Message(models.Model):
         and flagged `priced: false` (never $0) when its model has no price."""
         if self.role != self.Role.ASSISTANT:
             return {"cost": None, "priced": None}
-        record = getattr(self, "usage_record", None)  # select_related or set by the services
+        # Set by the chat selectors (selectors.with_costs) or the services.
+        record = getattr(self, "usage_record", None)
         if record is None or record.status == "reserved":
             return {"cost": None, "priced": None}
         cost = record.cost

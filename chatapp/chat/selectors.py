@@ -1,6 +1,10 @@
 """Read queries, each scoped to the user who asks."""
 
+from collections.abc import Iterable
+
 from django.db.models import QuerySet
+
+from chatapp.usage.selectors import records_by_message
 
 from .models import Conversation, Message
 
@@ -13,8 +17,33 @@ def conversation_get(*, user, conversation_id: int) -> Conversation | None:
     return Conversation.objects.filter(owner=user, pk=conversation_id).first()
 
 
+def conversation_titles(user_id: int, ids: Iterable[int]) -> dict[int, str]:
+    """The titles of the user's conversations among `ids` (how the usage report names
+    them)."""
+    return dict(
+        Conversation.objects.filter(owner_id=user_id, pk__in=list(ids)).values_list("id", "title")
+    )
+
+
 def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:
-    return conversation.messages.select_related("usage_record").order_by("created_at", "id")
+    return conversation.messages.order_by("created_at", "id")
+
+
+def with_costs(messages: Iterable[Message]) -> list[Message]:
+    """The messages, each reply with its ledger row (its cost): two queries in all."""
+    messages = list(messages)
+    records = records_by_message([m.pk for m in messages if m.role == Message.Role.ASSISTANT])
+    for message in messages:
+        message.usage_record = records.get(message.pk)
+    return messages
+
+
+def conversation_messages_with_costs(*, conversation: Conversation) -> list[Message]:
+    return with_costs(conversation_messages(conversation=conversation))
+
+
+def message_get(*, message_id: int) -> Message:
+    return with_costs([Message.objects.get(pk=message_id)])[0]
 
 
 def upstream_history(*, conversation: Conversation) -> list[dict]:

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chatapp import sql
+from chatapp.errors import AppError
 from chatapp.llm.stream import ReplyRequest, ReplyState, UpstreamError
 from chatapp.usage.models import UsageRecord
 from chatapp.usage.services import (
@@ -25,13 +26,8 @@ from .models import Conversation, Message
 TITLE_LENGTH = 60
 
 
-class ChatError(Exception):
-    """A request the user must be told about; `code` is the error frame's code."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class ChatError(AppError):
+    """A chat action the user must be told about."""
 
 
 @dataclass(frozen=True)
@@ -167,8 +163,8 @@ def _accept_new(*, user, conversation_id, text, client_id, model, system) -> Acc
             model=request.model,
             max_tokens=request.max_tokens,
             input_tokens_at_most=request.input_tokens_at_most(),
-            conversation=conversation,
-            message=reply,
+            conversation_id=conversation.pk,
+            message_id=reply.pk,
         )
     except UsageRefused as refused:
         # Nothing is stored: the transaction rolls back, and the tab keeps the text.
@@ -251,7 +247,8 @@ def replies_mark_interrupted() -> int:
     see. Run at start-up, while no server process is streaming."""
     with transaction.atomic():
         for record in UsageRecord.objects.select_related("price").filter(
-            status=UsageRecord.Status.RESERVED, message__status=Message.Status.STREAMING
+            status=UsageRecord.Status.RESERVED,
+            message_id__in=Message.objects.filter(status=Message.Status.STREAMING).values("pk"),
         ):
             usage_settle(record=record, usage={}, status=UsageRecord.Status.ERROR)
         return Message.objects.filter(status=Message.Status.STREAMING).update(

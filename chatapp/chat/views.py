@@ -43,7 +43,8 @@ def _conversation_data(conversation) -> dict:
     return {
         "conversation": conversation.to_dict(),
         "messages": [
-            m.to_dict() for m in selectors.conversation_messages(conversation=conversation)
+            m.to_dict()
+            for m in selectors.conversation_messages_with_costs(conversation=conversation)
         ],
     }
 

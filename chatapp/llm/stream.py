@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import anthropic
 import httpx2
 
+from chatapp.errors import AppError
+
 from .client import async_client
 
 USAGE_FIELDS = (
@@ -37,13 +39,11 @@ class ReplyRequest:
         return params
 
 
-class UpstreamError(Exception):
+class UpstreamError(AppError):
     """A reply that failed upstream, with a stable code and a message for a person."""
 
     def __init__(self, code: str, message: str, *, request_id: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message)
         self.request_id = request_id
 
 

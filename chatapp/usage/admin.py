@@ -263,8 +263,10 @@ class UsageRecordAdmin(NoPriceStyle, ReadOnlyAdmin):
             conversation_id = int(conversation_param)
         except ValueError:
             raise Http404("No such conversation.") from None
-        conversation = selectors.conversation_get(conversation_id=conversation_id)
-        if conversation is None or conversation.owner_id != user_id:
+        conversation = selectors.conversation_of_user(
+            user_id=user_id, conversation_id=conversation_id
+        )
+        if conversation is None:
             raise Http404("No such conversation of this user.")
         scope = Scope(user_id=user_id, one_conversation=True, conversation_id=conversation_id)
         return scope, user, conversation

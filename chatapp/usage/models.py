@@ -4,20 +4,20 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from .pricing import Prices
+from .pricing import TOKEN_FIELDS, Prices
 
 # Exact for any price with 6 decimals per million tokens times a 3-decimal batch multiplier.
 MONEY = {"max_digits": 30, "decimal_places": 15}
 MONEY_PLACES = Decimal(10) ** -MONEY["decimal_places"]
-# The token kinds a call is billed for, as the ledger and its daily roll-up name them.
-TOKEN_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "cache_read_input_tokens",
-)
 RATE = {"max_digits": 12, "decimal_places": 6, "validators": [MinValueValidator(Decimal(0))]}
+
+
+def token_columns(field_class: type[models.Field]) -> type[models.Model]:
+    """An abstract model with one column per token kind (pricing.TOKEN_FIELDS)."""
+    attrs = {name: field_class(default=0) for name in TOKEN_FIELDS}
+    attrs["Meta"] = type("Meta", (), {"abstract": True})
+    attrs["__module__"] = __name__
+    return type(f"{field_class.__name__}TokenColumns", (models.Model,), attrs)
 
 
 class ModelPrice(models.Model):
@@ -60,10 +60,13 @@ class ModelPrice(models.Model):
         )
 
 
-class UsageRecord(models.Model):
+class UsageRecord(token_columns(models.PositiveIntegerField)):
     """The ledger: one row per upstream call that can cost money. It is written when the
     call is about to be made (holding `reserved_cost` against the user's budget) and
-    settled once when the call ends, with the tokens and the exact cost."""
+    settled once when the call ends, with the tokens and the exact cost.
+
+    What the call was made for is kept as plain ids of the chat's conversation and message:
+    usage is the leaf app, and a deleted conversation leaves its calls as they were."""
 
     class Purpose(models.TextChoices):
         CHAT = "chat"
@@ -79,25 +82,12 @@ class UsageRecord(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="usage"
     )
-    conversation = models.ForeignKey(
-        "chat.Conversation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    message = models.OneToOneField(
-        "chat.Message",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="usage_record",
-    )
+    conversation_id = models.BigIntegerField(null=True, blank=True)
+    message_id = models.BigIntegerField(null=True, blank=True, unique=True)
     model = models.CharField(max_length=100)
     purpose = models.CharField(max_length=10, choices=Purpose.choices, default=Purpose.CHAT)
     is_batch = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RESERVED)
-    input_tokens = models.PositiveIntegerField(default=0)
-    output_tokens = models.PositiveIntegerField(default=0)
-    cache_write_5m_tokens = models.PositiveIntegerField(default=0)
-    cache_write_1h_tokens = models.PositiveIntegerField(default=0)
-    cache_read_input_tokens = models.PositiveIntegerField(default=0)
     # The most the call can cost, held against the budget until it is settled.
     reserved_cost = models.DecimalField(**MONEY, default=Decimal(0))
     # The exact cost; null when the model has no price (flagged to admins, never 0).
@@ -191,7 +181,7 @@ class UpstreamRateLimit(models.Model):
         return "Upstream rate limits"
 
 
-class UsageDaily(models.Model):
+class UsageDaily(token_columns(models.BigIntegerField)):
     """The ledger summed per day, user and model, kept in the same transaction as each
     settled call, so reports over millions of calls read thousands of rows. `day` is in
     the site's time zone (settings.TIME_ZONE)."""
@@ -202,11 +192,6 @@ class UsageDaily(models.Model):
     )
     model = models.CharField(max_length=100)
     requests = models.PositiveIntegerField(default=0)
-    input_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    cache_write_5m_tokens = models.BigIntegerField(default=0)
-    cache_write_1h_tokens = models.BigIntegerField(default=0)
-    cache_read_input_tokens = models.BigIntegerField(default=0)
     # Sum of the priced calls' costs; calls without a price are counted apart, never as 0.
     cost = models.DecimalField(**MONEY, default=Decimal(0))
     unpriced_requests = models.PositiveIntegerField(default=0)

@@ -1,7 +1,7 @@
 """What a call costs: pure functions on Decimals, no database. The one place where a
 token becomes money."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 
 PER_MILLION = Decimal(1_000_000)
@@ -23,10 +23,12 @@ class Prices:
         return max(self.input, self.cache_write_5m, self.cache_write_1h, self.cache_read)
 
 
-@dataclass(frozen=True)
+@dataclass
 class TokenUsage:
-    """A call's tokens. `input_tokens` is the uncached remainder only: cache writes and
-    reads are counted apart and never added into it. Output includes thinking."""
+    """A call's tokens, by the kinds it is billed for: the one declaration of them (the
+    ledger's columns, its daily roll-up's and the report's sums all follow it).
+    `input_tokens` is the uncached remainder only: cache writes and reads are counted
+    apart and never added into it. Output includes thinking."""
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -57,6 +59,9 @@ class TokenUsage:
             cache_write_1h_tokens=one_hour,
             cache_read_input_tokens=usage.get("cache_read_input_tokens") or 0,
         )
+
+
+TOKEN_FIELDS = tuple(field.name for field in fields(TokenUsage))
 
 
 def cost_of(usage: TokenUsage, prices: Prices, *, batch: bool = False) -> Decimal:

@@ -11,12 +11,13 @@ from decimal import Decimal
 
 from django import forms
 from django.core.paginator import Paginator
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
 from . import selectors
-from .selectors import TOKEN_FIELDS, Latency, Scope
+from .pricing import TOKEN_FIELDS, TokenUsage
+from .selectors import Latency, Scope
+from .subjects import message_link
 
 ZERO = Decimal(0)
 PAGE_SIZE = 50
@@ -131,15 +132,10 @@ class PeriodForm(forms.Form):
 
 
 @dataclass
-class Sums:
+class Sums(TokenUsage):
     """Calls, tokens of each kind, cost of the priced calls, calls without a price."""
 
     requests: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_write_5m_tokens: int = 0
-    cache_write_1h_tokens: int = 0
-    cache_read_input_tokens: int = 0
     cost: Decimal = ZERO
     unpriced_requests: int = 0
     cache_savings: Decimal = ZERO
@@ -153,20 +149,10 @@ class Sums:
         self.cache_savings += row.get("cache_savings", ZERO)
 
     @property
-    def all_input_tokens(self) -> int:
-        return (
-            self.input_tokens
-            + self.cache_write_5m_tokens
-            + self.cache_write_1h_tokens
-            + self.cache_read_input_tokens
-        )
-
-    @property
     def cache_hit_ratio(self) -> float | None:
         """Cache reads over all input (uncached + cache writes + cache reads)."""
-        return (
-            self.cache_read_input_tokens / self.all_input_tokens if self.all_input_tokens else None
-        )
+        total = self.total_input_tokens
+        return self.cache_read_input_tokens / total if total else None
 
     def as_row(self) -> dict:
         return asdict(self)
@@ -390,8 +376,9 @@ def conversation_table(rows: list[dict], row_count: int, link: Link, user_id: in
         if conversation_id is None:
             name = text_cell("(no conversation)", link(user=user_id, conversation="none"))
         else:
-            title = row["conversation__title"] or f"Conversation {conversation_id}"
-            name = text_cell(title, link(user=user_id, conversation=conversation_id))
+            name = text_cell(
+                str(row["conversation"]), link(user=user_id, conversation=conversation_id)
+            )
         # The id too: titles repeat, ids do not.
         cells.append([name, int_cell(conversation_id), *sum_cells(row)])
     return Table("Conversations, by cost", ["conversation", "id", *SUM_COLUMNS], cells, row_count)
@@ -425,7 +412,7 @@ def ledger_table(rows: list[dict], row_count: int) -> Table:
                 Cell(
                     f"#{message_id}" if message_id else "—",
                     str(message_id or ""),
-                    reverse("admin:chat_message_change", args=[message_id]) if message_id else "",
+                    message_link(message_id) if message_id else "",
                 ),
                 text_cell(purpose),
                 text_cell(row["model"]),

@@ -29,16 +29,15 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from chatapp.chat.models import Conversation
-
 from .models import (
     MONEY,
-    TOKEN_FIELDS,
     ModelPrice,
     UpstreamRateLimit,
     UsageDaily,
     UsageRecord,
 )
+from .pricing import TOKEN_FIELDS
+from .subjects import ConversationLabel, conversation_labels
 
 ZERO = Decimal(0)
 PER_TOKEN = Decimal("0.000001")  # rates are per million tokens; multiplying keeps it exact
@@ -199,11 +198,15 @@ def usage_by_conversation(
     """A user's conversations by cost over [start_at, end_at), one page, and how many."""
     rows = (
         _settled_between(start_at, end_at, Scope(user_id=user_id))
-        .values("conversation_id", "conversation__title")
+        .values("conversation_id")
         .annotate(**_record_sums())
         .order_by("-cost", "-requests", "conversation_id")
     )
-    return _page(rows, offset=offset, limit=limit)
+    rows, count = _page(rows, offset=offset, limit=limit)
+    labels = conversation_labels(user_id=user_id, ids=(row["conversation_id"] for row in rows))
+    for row in rows:
+        row["conversation"] = labels.get(row["conversation_id"])
+    return rows, count
 
 
 LEDGER_COLUMNS = (
@@ -299,6 +302,16 @@ def time_to_first_token_by_model(
 # --- single rows and small look-ups -----------------------------------------------------
 
 
+def records_by_message(message_ids: list[int]) -> dict[int, UsageRecord]:
+    """The ledger rows of these messages, by message id (one query)."""
+    if not message_ids:
+        return {}
+    records = UsageRecord.objects.filter(message_id__in=message_ids).only(
+        "id", "message_id", "status", "cost"
+    )
+    return {record.message_id: record for record in records}
+
+
 def upstream_rate_limit() -> UpstreamRateLimit | None:
     return UpstreamRateLimit.objects.order_by("pk").first()
 
@@ -307,8 +320,15 @@ def user_get(*, user_id: int):
     return get_user_model().objects.filter(pk=user_id).only("id", "username").first()
 
 
-def conversation_get(*, conversation_id: int) -> Conversation | None:
-    return Conversation.objects.filter(pk=conversation_id).only("id", "title", "owner_id").first()
+def conversation_of_user(*, user_id: int, conversation_id: int) -> ConversationLabel | None:
+    """A conversation of the user's, or one since deleted that their calls were made in."""
+    label = conversation_labels(user_id=user_id, ids=[conversation_id])[conversation_id]
+    if (
+        label.exists
+        or UsageRecord.objects.filter(user_id=user_id, conversation_id=conversation_id).exists()
+    ):
+        return label
+    return None
 
 
 def unpriced_models_since(*, day: dt.date) -> list[dict]:

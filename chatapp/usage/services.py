@@ -14,10 +14,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from chatapp import sql
+from chatapp.errors import AppError
 
 from .models import (
     MONEY_PLACES,
-    TOKEN_FIELDS,
     ModelPrice,
     UpstreamRateLimit,
     UsageDaily,
@@ -25,18 +25,13 @@ from .models import (
     UsageRecord,
     UserBudget,
 )
-from .pricing import TokenUsage, cache_savings, cost_of, most_it_can_cost
+from .pricing import TOKEN_FIELDS, TokenUsage, cache_savings, cost_of, most_it_can_cost
 
 ZERO = Decimal(0)
 
 
-class UsageRefused(Exception):
-    """A call the user may not make now; `code` is the error frame's code."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class UsageRefused(AppError):
+    """A call the user may not make now."""
 
 
 # The policy and the prices are read by every call and change a few times a year, so each
@@ -141,8 +136,8 @@ def usage_reserve(
     model: str,
     max_tokens: int,
     input_tokens_at_most: int,
-    conversation=None,
-    message=None,
+    conversation_id: int | None = None,
+    message_id: int | None = None,
     purpose: str = UsageRecord.Purpose.CHAT,
     policy: UsagePolicy | None = None,
 ) -> UsageRecord:
@@ -194,8 +189,8 @@ def usage_reserve(
     return sql.insert(
         UsageRecord(
             user=user,
-            conversation=conversation,
-            message=message,
+            conversation_id=conversation_id,
+            message_id=message_id,
             model=model,
             purpose=purpose,
             reserved_cost=worst,
@@ -234,11 +229,8 @@ def usage_settle(
         record.model = served_model
         record.price = price_for(served_model, record.created_at)
     record.status = status
-    record.input_tokens = tokens.input_tokens
-    record.output_tokens = tokens.output_tokens
-    record.cache_write_5m_tokens = tokens.cache_write_5m_tokens
-    record.cache_write_1h_tokens = tokens.cache_write_1h_tokens
-    record.cache_read_input_tokens = tokens.cache_read_input_tokens
+    for name in TOKEN_FIELDS:
+        setattr(record, name, getattr(tokens, name))
     record.cost = (
         cost_of(tokens, record.price.prices, batch=record.is_batch).quantize(MONEY_PLACES)
         if record.price
@@ -248,8 +240,6 @@ def usage_settle(
     record.time_to_first_token_ms = time_to_first_token_ms
     record.duration_ms = duration_ms
     record.settled_at = timezone.now()
-    # Not the foreign keys: the conversation or message may have been deleted meanwhile
-    # (the ledger row keeps the call, with those links set to NULL).
     sql.update(record, _SETTLED_FIELDS)
     _add_to_daily(record, tokens)
     return record
@@ -276,6 +266,14 @@ def _add_to_daily(record: UsageRecord, tokens: TokenUsage) -> None:
             "unpriced_requests": 1 if record.cost is None else 0,
             "cache_savings": savings,
         },
+    )
+
+
+def usage_conversation_deleted(*, conversation_id: int) -> None:
+    """A deleted conversation's calls stay in the ledger, at their cost, as calls outside
+    any conversation: nothing points at what is gone."""
+    UsageRecord.objects.filter(conversation_id=conversation_id).update(
+        conversation_id=None, message_id=None
     )
 
 

@@ -35,7 +35,7 @@ async def test_a_reply_is_recorded_once_at_its_exact_cost(fake_api, sockets, own
     tab = await sockets(owner)
     frames, reply = await converse(tab, "Question")
 
-    record = await UsageRecord.objects.select_related("price").aget(message=reply)
+    record = await UsageRecord.objects.select_related("price").aget(message_id=reply.pk)
     assert await UsageRecord.objects.acount() == 1
     tokens = TokenUsage(
         input_tokens=1200,
@@ -71,7 +71,7 @@ async def test_stopped_and_failed_replies_are_recorded_too(fake_api, sockets, ow
     await tab.send_json_to({"type": "stop", "conversation_id": failed.conversation_id})
     stopped_id = (await receive_until(tab, "message_stop"))[-1]["message_id"]
 
-    failed_record = await UsageRecord.objects.aget(message=failed)
+    failed_record = await UsageRecord.objects.aget(message_id=failed.pk)
     assert failed_record.status == "error" and failed_record.cost == 0
     stopped_record = await UsageRecord.objects.aget(message_id=stopped_id)
     assert stopped_record.status == "stopped"
@@ -83,7 +83,7 @@ async def test_a_model_without_a_price_is_flagged_never_costed_at_zero(fake_api,
     await ModelPrice.objects.filter(model="claude-sonnet-5").adelete()
     tab = await sockets(owner)
     frames, reply = await converse(tab)
-    record = await UsageRecord.objects.aget(message=reply)
+    record = await UsageRecord.objects.aget(message_id=reply.pk)
     assert record.cost is None and record.price_id is None
     assert frames[-1]["message"]["cost"] is None and frames[-1]["message"]["priced"] is False
     assert (await sync_to_async(month_to_date)(user=owner)).unpriced_calls == 1

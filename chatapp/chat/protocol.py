@@ -1,0 +1,246 @@
+"""The chat's wire protocol, server side (docs/protocol.md), and nowhere else: every frame
+a tab sends is parsed here, every frame a tab gets is built here, and so is every message
+the server processes pass each other through the channel layer."""
+
+import json
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from chatapp.errors import AppError
+from chatapp.llm.catalogue import is_known_model
+
+# --- what a tab sends -------------------------------------------------------------------
+
+
+class FrameError(AppError):
+    """A client frame refused as it stands."""
+
+    def __init__(self, code: str, message: str, *, conversation_id: int | None = None):
+        super().__init__(code, message)
+        self.conversation_id = conversation_id
+        # The refused user_message's client_id, when it had a usable one: the tab marks
+        # that very message as failed.
+        self.client_id: str | None = None
+
+
+@dataclass(frozen=True)
+class UserMessageFrame:
+    conversation_id: int | None
+    text: str
+    client_id: uuid.UUID
+    model: str | None
+    system: str | None
+
+
+@dataclass(frozen=True)
+class ConversationFrame:
+    """`stop` and `open`: a verb on one conversation."""
+
+    type: str
+    conversation_id: int
+
+
+def parse_client_frame(raw: str) -> UserMessageFrame | ConversationFrame:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise FrameError("invalid_json", "The frame is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise FrameError("invalid_json", "The frame must be a JSON object.")
+    kind = data.get("type")
+    if kind == "user_message":
+        try:
+            return _user_message(data)
+        except FrameError as exc:
+            if isinstance(data.get("client_id"), str) and len(data["client_id"]) <= 64:
+                exc.client_id = data["client_id"]
+            raise
+    if kind in ("stop", "open"):
+        return ConversationFrame(kind, _conversation_id(data, required=True))
+    raise FrameError(
+        "unknown_type",
+        f"Unknown frame type {kind!r}: expected user_message, stop or open.",
+    )
+
+
+def _user_message(data: dict) -> UserMessageFrame:
+    conversation_id = _conversation_id(data, required=False)
+    text = data.get("text")
+    if text is not None and not isinstance(text, str):
+        raise FrameError("invalid_field", "text must be a string.", conversation_id=conversation_id)
+    if not text or not text.strip():
+        raise FrameError("empty_text", "The message is empty.", conversation_id=conversation_id)
+    limit = settings.CHAT_MAX_MESSAGE_CHARS
+    if len(text) > limit:
+        raise FrameError(
+            "text_too_long",
+            f"The message is {len(text):,} characters long; the limit is {limit:,}.",
+            conversation_id=conversation_id,
+        )
+    try:
+        client_id = uuid.UUID(str(data.get("client_id")))
+    except ValueError:
+        raise FrameError(
+            "invalid_field", "client_id must be a UUID.", conversation_id=conversation_id
+        ) from None
+    model = data.get("model")
+    if model is not None and (not isinstance(model, str) or not is_known_model(model)):
+        raise FrameError(
+            "invalid_field", f"Unknown model {model!r}.", conversation_id=conversation_id
+        )
+    system = data.get("system")
+    if system is not None and not isinstance(system, str):
+        raise FrameError(
+            "invalid_field", "system must be a string.", conversation_id=conversation_id
+        )
+    return UserMessageFrame(conversation_id, text, client_id, model, system)
+
+
+def _conversation_id(data: dict, *, required: bool) -> int | None:
+    value = data.get("conversation_id")
+    if value is None and not required:
+        return None
+    # bool is an int in Python; a JSON true is not an id.
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise FrameError("invalid_field", "conversation_id must be a positive integer.")
+    return value
+
+
+# --- what a tab gets --------------------------------------------------------------------
+
+
+def encode(frame: dict) -> str:
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+
+
+def error_frame(
+    code: str,
+    message: str,
+    *,
+    conversation_id: int | None = None,
+    message_id: int | None = None,
+    client_id: str | None = None,
+) -> dict:
+    frame = {"type": "error", "code": code, "message": message, "conversation_id": conversation_id}
+    if message_id is not None:
+        frame["message_id"] = message_id
+    if client_id is not None:
+        frame["client_id"] = client_id
+    return frame
+
+
+def conversation_frame(conversation, *, client_id: uuid.UUID | None = None) -> dict:
+    return {
+        "type": "conversation",
+        "conversation_id": conversation.pk,
+        "title": conversation.title,
+        "model": conversation.model,
+        "client_id": str(client_id) if client_id else None,
+    }
+
+
+def user_message_frame(
+    *, conversation_id: int, message: dict, client_id: uuid.UUID, duplicate: bool
+) -> dict:
+    return {
+        "type": "user_message",
+        "conversation_id": conversation_id,
+        "message": message,
+        "client_id": str(client_id),
+        "duplicate": duplicate,
+    }
+
+
+def resync_frame(*, conversation_id: int, message_id: int, seq: int | None, message: dict) -> dict:
+    """A reply so far, or ended (`seq` None for a reply read back from the database)."""
+    return {
+        "type": "resync",
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "seq": seq,
+        "message": message,
+    }
+
+
+def message_stop_frame(message: dict) -> dict:
+    """The saved reply, whatever way it ended; stamped like any reply event."""
+    return {"type": "message_stop", "message": message}
+
+
+def joined_text_delta(first: dict, text: str, seq: int) -> dict:
+    """Consecutive text deltas of one block as one frame of the same shape; its seq is that
+    of the last delta it includes."""
+    joined = dict(first)
+    joined["delta"] = {"type": "text_delta", "text": text}
+    joined["seq"] = seq
+    return joined
+
+
+class ReplyEvents:
+    """Stamps one reply's events (upstream events, its error, its message_stop) with the
+    conversation, the message and the event's `seq`."""
+
+    __slots__ = ("_prefix", "conversation_id", "message_id")
+
+    def __init__(self, conversation_id: int, message_id: int):
+        self.conversation_id = conversation_id
+        self.message_id = message_id
+        self._prefix = f'{{"conversation_id":{conversation_id},"message_id":{message_id},"seq":'
+
+    def stamp(self, data: dict, seq: int, upstream_json: str | None = None) -> str | None:
+        """Adds the ids to `data`; returns the frame's text when the upstream's own JSON
+        can be reused with the ids put in front (no re-encoding per event), else None."""
+        data["conversation_id"] = self.conversation_id
+        data["message_id"] = self.message_id
+        data["seq"] = seq
+        if upstream_json is not None and upstream_json.startswith('{"'):
+            return f"{self._prefix}{seq},{upstream_json[1:]}"
+        return None
+
+
+# --- between server processes (the channel layer) ---------------------------------------
+
+
+def user_group_name(user_id: int) -> str:
+    """The sockets, in every process, of one user (their sidebars)."""
+    return f"chat.user.{user_id}"
+
+
+def conversation_group_name(conversation_id: int) -> str:
+    """The sockets, in every process, that show a conversation."""
+    return f"chat.conversation.{conversation_id}"
+
+
+def live_group_name(conversation_id: int) -> str:
+    """The hub of the process where the conversation's reply is streaming."""
+    return f"chat.live.{conversation_id}"
+
+
+def relay_message(
+    *, origin: str, conversation_id: int, message_id: int | None, frames: list[list]
+) -> dict:
+    """Frames for the tabs of other processes: `frames` holds [seq, encoded frame] pairs
+    (seq 0 for a frame about no reply); `origin` is the sending process's hub."""
+    return {
+        "type": "chat.relay",
+        "origin": origin,
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "frames": frames,
+    }
+
+
+def conversation_message(frame: dict, *, origin: str) -> dict:
+    """A `conversation` frame for the user's other sockets; `origin` is the sending
+    socket's channel, which has shown it already."""
+    return {"type": "chat.conversation", "frame": frame, "origin": origin}
+
+
+def resync_request(*, conversation_id: int, reply_to: str) -> dict:
+    return {"type": "chat.resync_request", "conversation_id": conversation_id, "reply_to": reply_to}
+
+
+def stop_request(*, conversation_id: int, owner_id: int) -> dict:
+    return {"type": "chat.stop_request", "conversation_id": conversation_id, "owner_id": owner_id}
