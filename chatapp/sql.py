@@ -2,22 +2,39 @@
 
 Every reply writes four rows before its upstream call (the conversation, the two messages,
 the ledger row) and updates two after it. Through `objects.create()` and `.update()`, the
-ORM compiles each statement afresh: about 1 ms of CPU per statement on our 2-core machines,
-most of a reply's fixed cost and of the time the 50th message of a burst waits for its first
-token (docs/performance.md). The daily roll-up needs an increment-on-conflict, which the ORM
-does not have at all. These helpers keep each statement's SQL and prepare the values
-exactly as the ORM does (`pre_save`, `get_db_prep_save`), on the default database, in the
-caller's transaction. They send no model signals: use them only for models without any.
+ORM compiles each statement afresh, which was most of a reply's fixed CPU cost and of the
+time the last message of a burst waits for its first token (docs/performance.md has the
+figures). The daily roll-up needs an increment-on-conflict, which the ORM does not have at
+all. These helpers keep each statement's SQL and prepare the values exactly as the ORM
+does (`pre_save`, `get_db_prep_save`), on the default database, in the caller's
+transaction.
+
+They call no `save()` and send no model signals, so they write only the models named in
+WRITTEN, which have neither: tests/test_sql.py checks that, so a receiver or a `save()`
+override added to one of them later fails the suite instead of being skipped silently.
 """
 
 import functools
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Field, Model
+
+# The models written here (app_label.ModelName); UserBudget is only read, with a lock.
+WRITTEN = ("chat.Conversation", "chat.Message", "usage.UsageRecord", "usage.UsageDaily")
+
+
+def _writable(model: type[Model]) -> None:
+    if model._meta.label not in WRITTEN:
+        raise ImproperlyConfigured(
+            f"chatapp.sql writes {model._meta.label}, which is not in sql.WRITTEN: add it "
+            "there, so the tests check it has no signal receivers and no save() override."
+        )
 
 
 @functools.cache
 def _insert_sql(model: type[Model]) -> tuple[str, tuple[Field, ...]]:
+    _writable(model)
     meta = model._meta
     quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
     fields = tuple(field for field in meta.local_concrete_fields if field is not meta.auto_field)
@@ -49,6 +66,7 @@ def insert(instance: Model) -> Model:
 
 @functools.cache
 def _update_sql(model: type[Model], names: tuple[str, ...]) -> tuple[str, tuple[Field, ...]]:
+    _writable(model)
     meta = model._meta
     quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
     fields = tuple(meta.get_field(name) for name in names)
@@ -76,6 +94,7 @@ def update(instance: Model, names: tuple[str, ...]) -> int:
 def _insert_or_add_sql(
     model: type[Model], key: tuple[str, ...], amounts: tuple[str, ...]
 ) -> tuple[str, tuple[Field, ...], tuple[Field, ...]]:
+    _writable(model)
     meta = model._meta
     quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
     table = quote(meta.db_table)

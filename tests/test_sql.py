@@ -4,6 +4,10 @@ would: a conversation saved through them reads back the same, on SQLite and Post
 import uuid
 from decimal import Decimal
 
+import pytest
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Model, signals
 from django.utils import timezone
 
 from chatapp import sql
@@ -78,3 +82,20 @@ def test_insert_or_add_adds_to_the_row_of_the_same_key(owner, stranger):
     mine = UsageDaily.objects.get(user=owner)
     assert (mine.requests, mine.input_tokens, mine.cost) == (2, 20, Decimal("0.000000000000002"))
     assert UsageDaily.objects.get(user=stranger).requests == 1
+
+
+def test_the_models_written_here_have_no_signal_receivers_nor_save_override():
+    """sql.py calls no save() and sends no signal: a receiver or an override added later
+    to a model it writes would be skipped silently on the reply path."""
+    written = [apps.get_model(label) for label in sql.WRITTEN]
+    assert {m.__name__ for m in written} == {"Conversation", "Message", "UsageRecord", "UsageDaily"}
+    for model in written:
+        for signal in (signals.pre_init, signals.post_init, signals.pre_save, signals.post_save):
+            assert not signal.has_listeners(model), f"{signal} has receivers for {model}"
+        for name in ("save", "save_base", "_do_insert", "_do_update"):
+            assert getattr(model, name) is getattr(Model, name), f"{model}.{name} is overridden"
+
+
+def test_a_model_not_declared_written_is_refused(owner):
+    with pytest.raises(ImproperlyConfigured, match=r"sql\.WRITTEN"):
+        sql.insert(UserBudget(user=owner))

@@ -89,6 +89,10 @@ class Outbox:
         self.watching: set[int] = set()
         self._task = asyncio.create_task(self._write())
 
+    def __len__(self) -> int:
+        """Frames and resyncs waiting to be sent."""
+        return len(self._queue)
+
     def push(self, frame: Frame) -> None:
         if self._closed:
             return

@@ -1,0 +1,83 @@
+"""The way dependencies point (docs/architecture.md), checked on the source itself, so that
+a later change cannot quietly bend it."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from .chat.test_protocol import CLIENT, LAYER, SERVER
+
+PACKAGE = Path(__file__).resolve().parents[1] / "chatapp"
+
+
+def modules(app: str):
+    for path in sorted((PACKAGE / app).rglob("*.py")):
+        if "migrations" not in path.parts:
+            yield path
+
+
+def imported(path: Path) -> set[str]:
+    """The absolute names of the modules a file imports (relative imports resolved)."""
+    package = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1])
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+@pytest.mark.parametrize(
+    ("app", "forbidden"),
+    [
+        ("usage", ("chatapp.chat",)),  # usage is the leaf app: chat calls it, never back
+        ("llm", ("chatapp.chat", "chatapp.usage")),  # the door to Anthropic knows no app
+    ],
+)
+def test_an_app_imports_nothing_from_the_apps_that_use_it(app, forbidden):
+    found = [
+        f"{path.relative_to(PACKAGE.parent)} imports {name}"
+        for path in modules(app)
+        for name in sorted(imported(path))
+        if name.startswith(forbidden)
+    ]
+    assert found == []
+
+
+def test_usage_templates_name_no_chat_page():
+    templates = PACKAGE.parent / "templates" / "admin" / "usage"
+    for path in templates.rglob("*.html"):
+        assert "chat_" not in path.read_text(), path
+
+
+def test_frames_are_built_only_in_the_protocol_module():
+    """A dict literal whose "type" is a documented frame or channel-layer message type:
+    protocol.py builds them all (docs/protocol.md)."""
+    kinds = set(SERVER) | set(CLIENT) | set(LAYER)
+    found = []
+    for path in modules("chat"):
+        if path.name == "protocol.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Dict) and any(
+                isinstance(key, ast.Constant)
+                and key.value == "type"
+                and isinstance(value, ast.Constant)
+                and value.value in kinds
+                for key, value in zip(node.keys, node.values, strict=True)
+            ):
+                found.append(f"{path.name}:{node.lineno}")
+    assert found == []
+
+
+def test_the_imports_are_read_as_python_reads_them():
+    """The checks above would pass vacuously if the import reader missed imports."""
+    names = imported(PACKAGE / "chat" / "services.py")
+    assert "chatapp.usage.services" in names and "chatapp.chat.models.Conversation" in names
