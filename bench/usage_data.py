@@ -194,10 +194,10 @@ def main() -> None:
             calls = []
             for n, (user, model) in enumerate(zip(picked_users, picked_models, strict=True)):
                 at = first + dt.timedelta(seconds=offsets[written + n])
-                roll = rng.random()
-                purpose = "title" if roll < 0.08 else "batch" if roll < 0.10 else "chat"
-                conversation_id = rng.choice(by_owner[user.pk]) if purpose != "batch" else None
-                calls.append((user, model, at, purpose, conversation_id))
+                # A tenth of the calls are outside any conversation (a deleted one's).
+                in_chat = rng.random() >= 0.10
+                conversation_id = rng.choice(by_owner[user.pk]) if in_chat else None
+                calls.append((user, model, at, conversation_id))
             messages = [
                 Message(
                     conversation_id=conversation_id,
@@ -207,39 +207,32 @@ def main() -> None:
                     created_at=at,
                     completed_at=at,
                 )
-                for user, model, at, purpose, conversation_id in calls
-                if purpose == "chat"
+                for user, model, at, conversation_id in calls
+                if conversation_id is not None
             ]
             records = []
             with transaction.atomic():
                 Message.objects.bulk_create(messages)
                 message_ids = iter(m.pk for m in messages)
-                for user, model, at, purpose, conversation_id in calls:
+                for user, model, at, conversation_id in calls:
                     tokens = tokens_of(rng)
                     local_day = timezone.localdate(at)
                     price = price_on(model, local_day)
-                    is_batch = purpose == "batch"
-                    cost = (
-                        cost_of(tokens, price.prices, batch=is_batch).quantize(MONEY_PLACES)
-                        if price
-                        else None
-                    )
+                    cost = cost_of(tokens, price.prices).quantize(MONEY_PLACES) if price else None
                     savings = (
                         cache_savings(tokens, price.prices).quantize(MONEY_PLACES)
                         if price
                         else ZERO
                     )
-                    ttft = int(rng.lognormvariate(6.5, 0.5)) if purpose != "batch" else None
-                    duration = (ttft or 0) + rng.randint(200, 30_000)
+                    ttft = int(rng.lognormvariate(6.5, 0.5))
+                    duration = ttft + rng.randint(200, 30_000)
                     status = "complete" if rng.random() < 0.97 else rng.choice(["stopped", "error"])
                     records.append(
                         UsageRecord(
                             user_id=user.pk,
                             conversation_id=conversation_id,
-                            message_id=next(message_ids) if purpose == "chat" else None,
+                            message_id=next(message_ids) if conversation_id else None,
                             model=model,
-                            purpose=purpose,
-                            is_batch=is_batch,
                             status=status,
                             reserved_cost=cost or ZERO,
                             cost=cost,

@@ -4,23 +4,14 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from chatapp.readonly_admin import ReadOnlyAdmin, ReadOnlyAdminMixin
+
 from .models import Conversation, Message
 
 
-class ReadOnlyMixin:
-    """Conversations are the users' own record: staff review them, never rewrite them."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class MessageInline(ReadOnlyMixin, admin.TabularInline):
+class MessageInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Message
     extra = 0
-    can_delete = False
     fields = [
         "created_at",
         "role",
@@ -45,7 +36,10 @@ class MessageInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ConversationAdmin(ReadOnlyAdmin):
+    # Conversations are the users' own record: staff review them, never rewrite them, and
+    # may delete one (its calls stay in the usage ledger).
+    deletable = True
     list_display = ["title_or_id", "owner", "model", "message_count", "tokens", "updated_at"]
     list_filter = ["model", "created_at", "updated_at"]
     search_fields = ["title", "owner__username", "owner__email"]
@@ -80,7 +74,8 @@ class ConversationAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class MessageAdmin(ReadOnlyAdmin):
+    deletable = True
     list_display = [
         "id",
         "conversation_link",

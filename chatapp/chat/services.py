@@ -257,11 +257,3 @@ def replies_mark_interrupted() -> int:
             error_message="The server stopped before this reply finished.",
             completed_at=timezone.now(),
         )
-
-
-def conversation_update(*, conversation: Conversation, **fields) -> Conversation:
-    for name, value in fields.items():
-        setattr(conversation, name, value)
-    conversation.full_clean()
-    conversation.save(update_fields=[*fields.keys(), "updated_at"])
-    return conversation

@@ -996,7 +996,3 @@ def runner_base_url(runner: web.AppRunner) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}"
-
-
-def app_state(app: web.Application) -> FakeState:
-    return app[STATE]

@@ -14,6 +14,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from chatapp.readonly_admin import ReadOnlyAdmin
+
 from . import report, selectors
 from .models import (
     ModelPrice,
@@ -155,19 +157,6 @@ class UserBudgetAdmin(NoPriceStyle, admin.ModelAdmin):
         return format_html(
             '<strong class="usage-no-price">{} (no price)</strong>', obj.month_unpriced
         )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written by the services only: staff read them, never change them."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(UpstreamRateLimit)

@@ -69,9 +69,9 @@ class UsageRecord(token_columns(models.PositiveIntegerField)):
     usage is the leaf app, and a deleted conversation leaves its calls as they were."""
 
     class Purpose(models.TextChoices):
+        """What the call was for; each kind of call that costs money adds its own."""
+
         CHAT = "chat"
-        TITLE = "title"
-        BATCH = "batch"
 
     class Status(models.TextChoices):
         RESERVED = "reserved"

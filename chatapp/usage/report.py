@@ -403,9 +403,7 @@ def ledger_table(rows: list[dict], row_count: int) -> Table:
     for row in rows:
         created = timezone.localtime(row["created_at"])
         message_id = row["message_id"]
-        purpose = row["purpose"] + (
-            " (batch)" if row["is_batch"] and row["purpose"] != "batch" else ""
-        )
+        purpose = row["purpose"] + (" (batch)" if row["is_batch"] else "")
         cells.append(
             [
                 Cell(f"{created:%Y-%m-%d %H:%M:%S}", created.isoformat()),

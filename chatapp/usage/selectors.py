@@ -274,8 +274,8 @@ def time_to_first_token_by_model(
     exactly as percentile_cont computes them, in one query on every database: the query
     counts the calls per (model, milliseconds), a few thousand rows whatever the number
     of calls, and the interpolation runs over those counts. On PostgreSQL this groups with
-    a parallel hash aggregate; percentile_cont itself had to sort every call of the range
-    (0.7 s for 1,000,000 calls against 0.2 s; docs/performance.md)."""
+    a parallel hash aggregate, where percentile_cont itself had to sort every call of the
+    range (docs/performance.md has the figures)."""
     counts = (
         _settled_between(start_at, end_at, scope)
         .filter(time_to_first_token_ms__isnull=False)
