@@ -5,7 +5,9 @@ import json
 import pytest
 from django.urls import reverse
 
+from chatapp.chat import forms
 from chatapp.chat.models import Conversation, Message
+from chatapp.llm.catalogue import ModelInfo
 
 
 @pytest.fixture
@@ -115,6 +117,47 @@ def test_settings_errors_are_form_errors(client, owner, conversation):
     assert "model" in errors and "max_tokens" in errors
     conversation.refresh_from_db()
     assert conversation.model == "claude-sonnet-5"
+
+
+def test_max_tokens_is_checked_against_the_models_own_limit(
+    client, owner, conversation, monkeypatch
+):
+    small = ModelInfo("claude-haiku-4-5", "Claude Haiku 4.5", 8192)
+    monkeypatch.setitem(forms.MODELS_BY_ID, small.id, small)
+    client.force_login(owner)
+    url = reverse("chat:settings", args=[conversation.pk])
+    refused = client.post(url, {"model": "claude-haiku-4-5", "max_tokens": "9000"})
+    assert refused.status_code == 400
+    assert "at most 8,192 tokens" in refused.json()["errors"]["max_tokens"][0]
+    accepted = client.post(url, {"model": "claude-haiku-4-5", "max_tokens": "8192"})
+    assert accepted.status_code == 200
+    conversation.refresh_from_db()
+    assert (conversation.model, conversation.max_tokens) == ("claude-haiku-4-5", 8192)
+
+
+def test_the_messages_endpoint_answers_the_page_data_as_json(
+    client, owner, stranger, conversation
+):
+    url = reverse("chat:messages", args=[conversation.pk])
+    assert client.get(url).status_code == 302  # login first
+    client.force_login(stranger)
+    assert client.get(url).status_code == 404
+    client.force_login(owner)
+    page = chat_data(client.get(conversation.get_absolute_url()))
+    data = client.get(url).json()
+    assert data == {"conversation": page["conversation"], "messages": page["messages"]}
+    assert [m["role"] for m in data["messages"]] == ["user", "assistant"]
+
+
+def test_the_page_gives_the_client_every_url_it_uses(client, owner, conversation):
+    client.force_login(owner)
+    urls = chat_data(client.get(reverse("chat:index")))["urls"]
+    fill = {name: url.replace("{id}", str(conversation.pk)) for name, url in urls.items()}
+    assert fill["conversation"] == conversation.get_absolute_url()
+    assert fill["messages"] == reverse("chat:messages", args=[conversation.pk])
+    assert fill["settings"] == reverse("chat:settings", args=[conversation.pk])
+    assert fill["delete"] == reverse("chat:delete", args=[conversation.pk])
+    assert fill["index"] == reverse("chat:index") and fill["socket"] == "/ws/chat/"
 
 
 def test_delete_removes_the_conversation(client, owner, conversation):
