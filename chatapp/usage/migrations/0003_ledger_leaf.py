@@ -1,7 +1,7 @@
 # The ledger keeps plain ids of the conversation and message a call was made for, instead
-# of foreign keys into the chat app: usage is the leaf app, and a deleted conversation
-# leaves its calls' ids as they were. The columns and their data stay; only the
-# constraints go (the message id stays unique: one ledger row per reply).
+# of foreign keys into the chat app: usage is the leaf app. The columns and their data
+# stay; only the constraints go (the message id stays unique: one ledger row per reply).
+# The purposes nothing records (title, batch) go until a feature records them.
 
 from django.db import migrations, models
 
@@ -37,5 +37,10 @@ class Migration(migrations.Migration):
             model_name="usagerecord",
             name="message_id",
             field=models.BigIntegerField(blank=True, null=True, unique=True),
+        ),
+        migrations.AlterField(
+            model_name="usagerecord",
+            name="purpose",
+            field=models.CharField(choices=[("chat", "Chat")], default="chat", max_length=10),
         ),
     ]
