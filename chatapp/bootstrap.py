@@ -197,9 +197,24 @@ def test(pytest_args: list[str]) -> None:
     ensure_services(ci, env)
     say("running ruff")
     run(str(VENV / "bin" / "ruff"), "check", ".")
+    client_result = 0
+    if not pytest_args:  # arguments choose pytest tests: then only those run
+        client_result = run_client_tests(ci)
     say("running the test suite")
     result = subprocess.run([str(VENV_PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT, env=env)
-    sys.exit(result.returncode)
+    sys.exit(result.returncode or client_result)
+
+
+def run_client_tests(ci: bool) -> int:
+    """The chat client's pure modules (static/chat/*.js) under Node's own test runner."""
+    node = shutil.which("node")
+    if node is None:
+        if ci:
+            fail("node is required in CI for the client's tests (tests/js) but is not installed")
+        say("node is not installed: the client's tests (tests/js) are skipped")
+        return 0
+    say("running the client's tests (node --test tests/js/)")
+    return subprocess.run([node, "--test", "tests/js/"], cwd=ROOT).returncode
 
 
 def main() -> None:
