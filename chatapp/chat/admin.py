@@ -97,10 +97,10 @@ class MessageAdmin(ReadOnlyAdmin):
     ]
     date_hierarchy = "created_at"
     list_select_related = ["conversation__owner"]
-    exclude = ["in_reply_to"]
+    exclude = ["parent"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Message._meta.fields if f.name != "in_reply_to"]
+        return [f.name for f in Message._meta.fields if f.name != "parent"]
 
     @admin.display(description="conversation", ordering="conversation")
     def conversation_link(self, obj):

@@ -15,8 +15,14 @@ from . import protocol, selectors
 from .db import run_db
 from .live import hub
 from .outbox import Frame, Outbox
-from .protocol import ConversationFrame, FrameError, UserMessageFrame, error_frame
-from .services import ChatError, message_accept
+from .protocol import BranchFrame, ConversationFrame, FrameError, UserMessageFrame, error_frame
+from .services import (
+    ChatError,
+    conversation_switch,
+    message_accept,
+    message_edit,
+    reply_regenerate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +105,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             frame = protocol.parse_client_frame(text_data)
             if isinstance(frame, UserMessageFrame):
                 await self._user_message(frame)
+            elif isinstance(frame, BranchFrame):
+                await self._branch(frame)
             elif frame.type == "stop":
                 await self._stop(frame)
             else:
@@ -148,23 +156,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         if accepted.duplicate:
             self._push(user_message)
-            live = self.hub.reply_in(conversation.pk)
-            if live is not None and live.message_id == accepted.reply.pk:
-                self.outbox.push_resync(live)
-            else:
-                await self._send_saved_reply(accepted.reply.pk)
+            await self._resync_reply(accepted)
             return
-        self.hub.broadcast(conversation.pk, user_message)
-        if self.hub.cross_process:  # the tabs of other processes see the question too
-            await self.channel_layer.group_send(
-                protocol.conversation_group_name(conversation.pk),
-                protocol.relay_message(
-                    origin=self.hub.process_id,
-                    conversation_id=conversation.pk,
-                    message_id=None,
-                    frames=[[0, protocol.encode(user_message)]],
-                ),
-            )
+        await self._broadcast(conversation.pk, user_message)
         # The reply starts before the sidebars of other tabs are told.
         self.hub.start(accepted)
         if accepted.created_conversation:
@@ -174,6 +168,80 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     protocol.conversation_frame(conversation), origin=self.channel_name
                 ),
             )
+
+    async def _branch(self, frame: BranchFrame) -> None:
+        """An edit or a regeneration (a new branch and its reply), or a switch of branch:
+        every tab showing the conversation is sent the new active branch."""
+        if frame.type == "switch":
+            conversation = await run_db(
+                conversation_switch,
+                user=self.user,
+                conversation_id=frame.conversation_id,
+                message_id=frame.message_id,
+            )
+            await self._watch(conversation.pk)
+            await self._broadcast(conversation.pk, await self._branch_frame(conversation))
+            return
+        if frame.type == "edit":
+            accepted = await run_db(
+                message_edit,
+                user=self.user,
+                conversation_id=frame.conversation_id,
+                message_id=frame.message_id,
+                text=frame.text,
+                client_id=frame.client_id,
+            )
+        else:
+            accepted = await run_db(
+                reply_regenerate,
+                user=self.user,
+                conversation_id=frame.conversation_id,
+                message_id=frame.message_id,
+                client_id=frame.client_id,
+            )
+        conversation = accepted.conversation
+        await self._watch(conversation.pk)
+        branch = await self._branch_frame(conversation, client_id=frame.client_id)
+        if accepted.duplicate:
+            self._push(branch)
+            await self._resync_reply(accepted)
+            return
+        await self._broadcast(conversation.pk, branch)
+        self.hub.start(accepted)
+
+    async def _branch_frame(self, conversation, *, client_id=None) -> dict:
+        path = await run_db(selectors.active_path, conversation=conversation)
+        return protocol.branch_frame(
+            conversation_id=conversation.pk,
+            active_leaf_id=conversation.active_leaf_id,
+            messages=[message.to_dict() for message in path],
+            client_id=client_id,
+        )
+
+    async def _broadcast(self, conversation_id: int, frame: dict) -> None:
+        """A frame about no reply, for every tab showing the conversation, in every
+        process."""
+        self.hub.broadcast(conversation_id, frame)
+        if self.hub.cross_process:
+            await self.channel_layer.group_send(
+                protocol.conversation_group_name(conversation_id),
+                protocol.relay_message(
+                    origin=self.hub.process_id,
+                    conversation_id=conversation_id,
+                    message_id=None,
+                    frames=[[0, protocol.encode(frame)]],
+                ),
+            )
+
+    async def _resync_reply(self, accepted) -> None:
+        """A resend's reply, as it is now: live in this process, or as saved."""
+        if accepted.reply is None:
+            return
+        live = self.hub.reply_in(accepted.conversation.pk)
+        if live is not None and live.message_id == accepted.reply.pk:
+            self.outbox.push_resync(live)
+        else:
+            await self._send_saved_reply(accepted.reply.pk)
 
     async def _send_saved_reply(self, message_id: int) -> None:
         reply = await run_db(selectors.message_get, message_id=message_id)

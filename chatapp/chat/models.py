@@ -8,15 +8,26 @@ class Conversation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
     )
     title = models.CharField(max_length=200, blank=True)
+    # A title the user set is never replaced by a generated one.
+    title_set_by_user = models.BooleanField(default=False)
+    pinned = models.BooleanField(default=False)
     model = models.CharField(max_length=100)
     system_prompt = models.TextField(blank=True)
     max_tokens = models.PositiveIntegerField()
+    stop_sequences = models.JSONField(default=list, blank=True)
+    # The last message of the branch shown; the active branch is the path from the first
+    # message to it (messages form a tree: edits and regenerations are siblings).
+    active_leaf = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
-        indexes = [models.Index(fields=["owner", "-updated_at"], name="conv_owner_recent")]
+        indexes = [
+            models.Index(fields=["owner", "-pinned", "-updated_at"], name="conv_owner_recent")
+        ]
 
     def __str__(self) -> str:
         return self.title or f"Conversation {self.pk}"
@@ -31,6 +42,10 @@ class Conversation(models.Model):
             "model": self.model,
             "system_prompt": self.system_prompt,
             "max_tokens": self.max_tokens,
+            "stop_sequences": self.stop_sequences,
+            "pinned": self.pinned,
+            "active_leaf_id": self.active_leaf_id,
+            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
         }
 
 
@@ -48,13 +63,16 @@ class Message(models.Model):
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
     )
-    # An assistant message points at the user message it answers.
-    in_reply_to = models.OneToOneField(
-        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="reply"
+    # The message this one follows: a reply's parent is the user message it answers, a
+    # user message's the reply before it (none for the first). Siblings share a parent.
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
     )
     role = models.CharField(max_length=10, choices=Role.choices)
     # The API's content blocks, e.g. [{"type": "text", "text": "Hello"}].
     content = models.JSONField(default=list)
+    # The text blocks joined (`text`), kept for search: written with the content.
+    search_text = models.TextField(blank=True, editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETE)
     # Set by the browser tab that sent a user message, so a resend is recognised.
     client_id = models.UUIDField(null=True, blank=True, unique=True, default=None)
@@ -130,4 +148,38 @@ class Message(models.Model):
             "error": error,
             "usage": self.usage,
             "created_at": self.created_at.isoformat() if self.created_at else None,
+            "parent_id": self.parent_id,
+            # Set by the selectors and services; a message alone is its own only version.
+            "sibling_ids": getattr(self, "sibling_ids", None) or [self.pk],
+            "feedback": getattr(self, "feedback", None),
         }
+
+
+class Feedback(models.Model):
+    """A user's rating of a reply, with an optional comment: one per user and reply,
+    changeable."""
+
+    class Rating(models.TextChoices):
+        UP = "up"
+        DOWN = "down"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="feedback_set")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feedback"
+    )
+    rating = models.CharField(max_length=4, choices=Rating.choices)
+    comment = models.TextField(blank=True, max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "user"], name="feedback_once_per_user")
+        ]
+        indexes = [models.Index(fields=["rating", "created_at"], name="feedback_rating_time")]
+
+    def __str__(self) -> str:
+        return f"{self.rating} on message {self.message_id}"
+
+    def to_dict(self) -> dict:
+        return {"rating": self.rating, "comment": self.comment}

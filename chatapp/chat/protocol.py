@@ -42,7 +42,22 @@ class ConversationFrame:
     conversation_id: int
 
 
-def parse_client_frame(raw: str) -> UserMessageFrame | ConversationFrame:
+@dataclass(frozen=True)
+class BranchFrame:
+    """`edit`, `regenerate` and `switch`: a verb on one message of a conversation (`text`
+    for an edit; `client_id` for an edit or a regeneration, which start a reply)."""
+
+    type: str
+    conversation_id: int
+    message_id: int
+    client_id: uuid.UUID | None = None
+    text: str | None = None
+
+
+CLIENT_TYPES = ("user_message", "edit", "regenerate", "switch", "stop", "open")
+
+
+def parse_client_frame(raw: str) -> UserMessageFrame | ConversationFrame | BranchFrame:
     try:
         data = json.loads(raw)
     except ValueError:
@@ -50,23 +65,48 @@ def parse_client_frame(raw: str) -> UserMessageFrame | ConversationFrame:
     if not isinstance(data, dict):
         raise FrameError("invalid_json", "The frame must be a JSON object.")
     kind = data.get("type")
-    if kind == "user_message":
+    if kind in ("user_message", "edit", "regenerate"):
         try:
-            return _user_message(data)
+            return _user_message(data) if kind == "user_message" else _branch(kind, data)
         except FrameError as exc:
+            # The refused frame's client_id, when it had a usable one: the tab marks that
+            # very message as failed.
             if isinstance(data.get("client_id"), str) and len(data["client_id"]) <= 64:
                 exc.client_id = data["client_id"]
             raise
+    if kind == "switch":
+        return _branch(kind, data)
     if kind in ("stop", "open"):
         return ConversationFrame(kind, _conversation_id(data, required=True))
     raise FrameError(
         "unknown_type",
-        f"Unknown frame type {kind!r}: expected user_message, stop or open.",
+        f"Unknown frame type {kind!r}: expected one of {', '.join(CLIENT_TYPES)}.",
     )
 
 
-def _user_message(data: dict) -> UserMessageFrame:
-    conversation_id = _conversation_id(data, required=False)
+def _branch(kind: str, data: dict) -> BranchFrame:
+    conversation_id = _conversation_id(data, required=True)
+    message_id = _positive_int(data.get("message_id"), "message_id", conversation_id)
+    client_id = text = None
+    if kind != "switch":
+        client_id = _client_id(data, conversation_id)
+    if kind == "edit":
+        text = _text(data, conversation_id)
+    return BranchFrame(kind, conversation_id, message_id, client_id, text)
+
+
+def _positive_int(value, name: str, conversation_id: int | None) -> int:
+    # bool is an int in Python; a JSON true is not an id.
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise FrameError(
+            "invalid_field",
+            f"{name} must be a positive integer.",
+            conversation_id=conversation_id,
+        )
+    return value
+
+
+def _text(data: dict, conversation_id: int | None) -> str:
     text = data.get("text")
     if text is not None and not isinstance(text, str):
         raise FrameError("invalid_field", "text must be a string.", conversation_id=conversation_id)
@@ -79,12 +119,22 @@ def _user_message(data: dict) -> UserMessageFrame:
             f"The message is {len(text):,} characters long; the limit is {limit:,}.",
             conversation_id=conversation_id,
         )
+    return text
+
+
+def _client_id(data: dict, conversation_id: int | None) -> uuid.UUID:
     try:
-        client_id = uuid.UUID(str(data.get("client_id")))
+        return uuid.UUID(str(data.get("client_id")))
     except ValueError:
         raise FrameError(
             "invalid_field", "client_id must be a UUID.", conversation_id=conversation_id
         ) from None
+
+
+def _user_message(data: dict) -> UserMessageFrame:
+    conversation_id = _conversation_id(data, required=False)
+    text = _text(data, conversation_id)
+    client_id = _client_id(data, conversation_id)
     model = data.get("model")
     if model is not None and (not isinstance(model, str) or not is_known_model(model)):
         raise FrameError(
@@ -102,10 +152,7 @@ def _conversation_id(data: dict, *, required: bool) -> int | None:
     value = data.get("conversation_id")
     if value is None and not required:
         return None
-    # bool is an int in Python; a JSON true is not an id.
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise FrameError("invalid_field", "conversation_id must be a positive integer.")
-    return value
+    return _positive_int(value, "conversation_id", None)
 
 
 # --- what a tab gets --------------------------------------------------------------------
@@ -150,6 +197,24 @@ def user_message_frame(
         "message": message,
         "client_id": str(client_id),
         "duplicate": duplicate,
+    }
+
+
+def branch_frame(
+    *,
+    conversation_id: int,
+    active_leaf_id: int | None,
+    messages: list[dict],
+    client_id: uuid.UUID | None = None,
+) -> dict:
+    """The active branch changed (an edit, a regeneration, a switch): the tab shows
+    `messages`, the branch from the first message to `active_leaf_id`, instead."""
+    return {
+        "type": "branch",
+        "conversation_id": conversation_id,
+        "active_leaf_id": active_leaf_id,
+        "messages": messages,
+        "client_id": str(client_id) if client_id else None,
     }
 
 

@@ -1,6 +1,7 @@
 """Business actions on conversations and messages (sync: called through
 database_sync_to_async by the consumer and directly by views and commands)."""
 
+import functools
 import uuid
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ class ChatError(AppError):
 @dataclass(frozen=True)
 class AcceptedMessage:
     conversation: Conversation
+    # The new user message (a send or an edit); for a regeneration, the one it answers.
     user_message: Message
     reply: Message
     created_conversation: bool
@@ -41,6 +43,8 @@ class AcceptedMessage:
     request: ReplyRequest | None
     # The ledger row holding the call's worst-case cost against the user's budget.
     usage_record: UsageRecord | None = None
+    # "send", "edit" or "regenerate": an edit or a regeneration opens a new branch.
+    kind: str = "send"
 
 
 def title_from_text(text: str) -> str:
@@ -50,111 +54,123 @@ def title_from_text(text: str) -> str:
     return first_line[: TITLE_LENGTH - 1].rstrip() + "…"
 
 
-def message_accept(
-    *,
-    user,
-    conversation_id: int | None,
-    text: str,
-    client_id: uuid.UUID,
-    model: str | None = None,
-    system: str | None = None,
-) -> AcceptedMessage:
-    """Stores a user's message and the empty assistant reply that will answer it, in one
-    transaction. A client_id seen before returns what it stored then, storing nothing."""
-    try:
-        with transaction.atomic():
-            return _accept_new(
-                user=user,
-                conversation_id=conversation_id,
-                text=text,
-                client_id=client_id,
-                model=model,
-                system=system,
-            )
-    except (IntegrityError, ChatError) as exc:
-        # A resend of a message already accepted: its client_id is taken, or (when its
-        # reply still streams) the conversation is busy with it. Looking it up only then
-        # keeps a query off every first send.
-        previous = _accepted_before(user=user, client_id=client_id)
-        if previous is None:
-            if isinstance(exc, IntegrityError):
-                raise ChatError("invalid_field", "This client_id is already in use.") from exc
-            raise
-        return previous
+def _idempotent(accept):
+    """Runs an accept in one transaction. A client_id seen before returns what it stored
+    then, storing nothing: its client_id is taken, or (when its reply still streams) the
+    conversation is busy with it. Looking it up only then keeps a query off every first
+    send."""
+
+    @functools.wraps(accept)
+    def run(*, user, client_id: uuid.UUID, **kwargs) -> AcceptedMessage:
+        try:
+            with transaction.atomic():
+                return accept(user=user, client_id=client_id, **kwargs)
+        except (IntegrityError, ChatError) as exc:
+            previous = _accepted_before(user=user, client_id=client_id)
+            if previous is None:
+                if isinstance(exc, IntegrityError):
+                    raise ChatError("invalid_field", "This client_id is already in use.") from exc
+                raise
+            return previous
+
+    return run
 
 
 def _accepted_before(*, user, client_id: uuid.UUID) -> AcceptedMessage | None:
-    message = (
-        Message.objects.select_related("conversation", "reply").filter(client_id=client_id).first()
-    )
+    message = Message.objects.select_related("conversation").filter(client_id=client_id).first()
     if message is None:
         return None
     if message.conversation.owner_id != user.pk:
         raise ChatError("invalid_field", "This client_id is already in use.")
+    if message.role == Message.Role.ASSISTANT:  # a regeneration's reply
+        user_message, reply, kind = message.parent, message, "regenerate"
+    else:
+        user_message = message
+        reply = message.children.order_by("-created_at", "-id").first()
+        edited = len(selectors.sibling_ids(message=message)) > 1
+        kind = "edit" if edited else "send"
     return AcceptedMessage(
         conversation=message.conversation,
-        user_message=message,
-        reply=message.reply,
+        user_message=user_message,
+        reply=reply,
         created_conversation=False,
         duplicate=True,
         request=None,
+        kind=kind,
     )
 
 
-def _accept_new(*, user, conversation_id, text, client_id, model, system) -> AcceptedMessage:
-    created = conversation_id is None
-    if created:
-        conversation = sql.insert(
-            Conversation(
-                owner=user,
-                title=title_from_text(text),
-                model=model or settings.CHAT_DEFAULT_MODEL,
-                system_prompt=system or "",
-                max_tokens=settings.CHAT_DEFAULT_MAX_TOKENS,
-            )
-        )
-    else:
-        # Locking the conversation row serialises two sends into one conversation.
-        conversation = (
-            Conversation.objects.select_for_update().filter(owner=user, pk=conversation_id).first()
-        )
-        if conversation is None:
-            raise ChatError("not_found", "No such conversation.")
-        if conversation.messages.filter(status=Message.Status.STREAMING).exists():
-            raise ChatError(
-                "busy", "A reply is still streaming in this conversation: wait or stop it."
-            )
-    user_message = sql.insert(
+def _locked_conversation(*, user, conversation_id: int) -> Conversation:
+    """The user's conversation, its row locked until the transaction ends: two sends into
+    one conversation are serialised. Busy while a reply streams in it."""
+    conversation = (
+        Conversation.objects.select_for_update().filter(owner=user, pk=conversation_id).first()
+    )
+    if conversation is None:
+        raise ChatError("not_found", "No such conversation.")
+    if conversation.messages.filter(status=Message.Status.STREAMING).exists():
+        raise ChatError("busy", "A reply is still streaming in this conversation: wait or stop it.")
+    return conversation
+
+
+def _message_in(conversation: Conversation, message_id: int, role: str, verb: str) -> Message:
+    message = conversation.messages.filter(pk=message_id).first()
+    if message is None:
+        raise ChatError("not_found", "No such message in this conversation.")
+    if message.role != role:
+        what = "your own messages" if role == Message.Role.USER else "replies"
+        raise ChatError("invalid_field", f"Only {what} can be {verb}.")
+    return message
+
+
+def _insert_user_message(
+    conversation: Conversation, parent_id: int | None, text: str, client_id: uuid.UUID | None
+) -> Message:
+    return sql.insert(
         Message(
             conversation=conversation,
+            parent_id=parent_id,
             role=Message.Role.USER,
             content=[{"type": "text", "text": text}],
+            search_text=text,
             status=Message.Status.COMPLETE,
             client_id=client_id,
             completed_at=timezone.now(),
         )
     )
-    if created:
-        history = [{"role": "user", "content": user_message.content}]
-    else:
-        history = selectors.upstream_history(conversation=conversation)
+
+
+def _start_reply(
+    *,
+    user,
+    conversation: Conversation,
+    user_message: Message,
+    history: list[dict],
+    created: bool,
+    kind: str,
+    client_id: uuid.UUID | None = None,
+) -> AcceptedMessage:
+    """Stores the empty assistant reply to `user_message`, makes it the end of the active
+    branch, and holds the call's worst-case cost against the user's budget."""
     reply = sql.insert(
         Message(
             conversation=conversation,
+            parent=user_message,
             role=Message.Role.ASSISTANT,
-            in_reply_to=user_message,
             status=Message.Status.STREAMING,
             model=conversation.model,
+            client_id=client_id,
         )
     )
-    if not created:
-        conversation.save(update_fields=["updated_at"])
+    conversation.active_leaf = reply
+    sql.update(conversation, ("active_leaf", "updated_at"))
     policy = usage_policy()
     request = ReplyRequest(
         model=conversation.model,
         max_tokens=min(conversation.max_tokens, policy.max_tokens_cap),
         system=conversation.system_prompt,
         messages=history,
+        stop_sequences=tuple(conversation.stop_sequences),
     )
     try:
         record = usage_reserve(
@@ -170,6 +186,9 @@ def _accept_new(*, user, conversation_id, text, client_id, model, system) -> Acc
         # Nothing is stored: the transaction rolls back, and the tab keeps the text.
         raise ChatError(refused.code, refused.message) from refused
     reply.usage_record = record
+    if kind != "send":
+        siblings = selectors.sibling_ids(message=reply if kind == "regenerate" else user_message)
+        (reply if kind == "regenerate" else user_message).sibling_ids = siblings
     return AcceptedMessage(
         conversation=conversation,
         user_message=user_message,
@@ -178,7 +197,105 @@ def _accept_new(*, user, conversation_id, text, client_id, model, system) -> Acc
         duplicate=False,
         request=request,
         usage_record=record,
+        kind=kind,
     )
+
+
+@_idempotent
+def message_accept(
+    *,
+    user,
+    conversation_id: int | None,
+    text: str,
+    client_id: uuid.UUID,
+    model: str | None = None,
+    system: str | None = None,
+) -> AcceptedMessage:
+    """Stores a user's message at the end of the active branch and the empty assistant
+    reply that will answer it, in one transaction."""
+    created = conversation_id is None
+    if created:
+        conversation = sql.insert(
+            Conversation(
+                owner=user,
+                title=title_from_text(text),
+                model=model or settings.CHAT_DEFAULT_MODEL,
+                system_prompt=system or "",
+                max_tokens=settings.CHAT_DEFAULT_MAX_TOKENS,
+            )
+        )
+        user_message = _insert_user_message(conversation, None, text, client_id)
+        history = [{"role": "user", "content": user_message.content}]
+    else:
+        conversation = _locked_conversation(user=user, conversation_id=conversation_id)
+        user_message = _insert_user_message(
+            conversation, conversation.active_leaf_id, text, client_id
+        )
+        history = selectors.upstream_history(conversation=conversation, leaf=user_message)
+    return _start_reply(
+        user=user,
+        conversation=conversation,
+        user_message=user_message,
+        history=history,
+        created=created,
+        kind="send",
+    )
+
+
+@_idempotent
+def message_edit(
+    *, user, conversation_id: int, message_id: int, text: str, client_id: uuid.UUID
+) -> AcceptedMessage:
+    """A new version of one of the user's messages: a sibling of it, with its own reply,
+    on a new branch that becomes the active one. Nothing is deleted."""
+    conversation = _locked_conversation(user=user, conversation_id=conversation_id)
+    edited = _message_in(conversation, message_id, Message.Role.USER, "edited")
+    user_message = _insert_user_message(conversation, edited.parent_id, text, client_id)
+    return _start_reply(
+        user=user,
+        conversation=conversation,
+        user_message=user_message,
+        history=selectors.upstream_history(conversation=conversation, leaf=user_message),
+        created=False,
+        kind="edit",
+    )
+
+
+@_idempotent
+def reply_regenerate(
+    *, user, conversation_id: int, message_id: int, client_id: uuid.UUID
+) -> AcceptedMessage:
+    """A new reply to the question a reply answered: a sibling of it, on a new branch that
+    becomes the active one. Nothing is deleted."""
+    conversation = _locked_conversation(user=user, conversation_id=conversation_id)
+    replaced = _message_in(conversation, message_id, Message.Role.ASSISTANT, "regenerated")
+    user_message = replaced.parent
+    if user_message is None:
+        raise ChatError("invalid_field", "This reply answers no message of yours.")
+    return _start_reply(
+        user=user,
+        conversation=conversation,
+        user_message=user_message,
+        history=selectors.upstream_history(conversation=conversation, leaf=user_message),
+        created=False,
+        kind="regenerate",
+        client_id=client_id,
+    )
+
+
+@transaction.atomic
+def conversation_switch(*, user, conversation_id: int, message_id: int) -> Conversation:
+    """Makes the branch through a message the active one: it ends at the newest message
+    below it, following the newest version at each step."""
+    conversation = _locked_conversation(user=user, conversation_id=conversation_id)
+    message = conversation.messages.filter(pk=message_id).first()
+    if message is None:
+        raise ChatError("not_found", "No such message in this conversation.")
+    conversation.active_leaf_id = selectors.newest_leaf_below(
+        conversation=conversation, message_id=message.pk
+    )
+    conversation.save(update_fields=["active_leaf", "updated_at"])
+    return conversation
 
 
 @transaction.atomic
@@ -196,6 +313,7 @@ def reply_finalize(
     transaction."""
     reply.status = status
     reply.content = state.saved_content()
+    reply.search_text = reply.text
     reply.stop_reason = state.stop_reason
     reply.upstream_id = state.upstream_id
     reply.request_id = state.request_id or (error.request_id if error else "") or ""
@@ -211,6 +329,7 @@ def reply_finalize(
     saved_fields = (
         "status",
         "content",
+        "search_text",
         "stop_reason",
         "upstream_id",
         "request_id",

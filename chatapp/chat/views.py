@@ -42,10 +42,7 @@ def _urls() -> dict:
 def _conversation_data(conversation) -> dict:
     return {
         "conversation": conversation.to_dict(),
-        "messages": [
-            m.to_dict()
-            for m in selectors.conversation_messages_with_costs(conversation=conversation)
-        ],
+        "messages": [m.to_dict() for m in selectors.active_path(conversation=conversation)],
     }
 
 

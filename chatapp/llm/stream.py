@@ -26,6 +26,7 @@ class ReplyRequest:
     max_tokens: int
     messages: list[dict]
     system: str = ""
+    stop_sequences: tuple[str, ...] = ()
 
     def input_tokens_at_most(self) -> int:
         """A bound no tokenizer exceeds: one token per UTF-8 byte of what is sent."""
@@ -36,6 +37,8 @@ class ReplyRequest:
         params = {"model": self.model, "max_tokens": self.max_tokens, "messages": self.messages}
         if self.system:
             params["system"] = self.system
+        if self.stop_sequences:
+            params["stop_sequences"] = list(self.stop_sequences)
         return params
 
 

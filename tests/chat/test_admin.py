@@ -17,7 +17,7 @@ def conversation(owner):
     Message.objects.create(
         conversation=conversation,
         role="assistant",
-        in_reply_to=question,
+        parent=question,
         content=[{"type": "text", "text": "Alfama, at dusk."}],
         model="claude-sonnet-5",
         input_tokens=12,

@@ -190,7 +190,7 @@ async def test_http_failures_end_in_a_saved_error(fake_api, sockets, owner, stat
     assert frames[-1]["message"]["error"]["code"] == code
     assert reply.status == Message.Status.ERROR and reply.error_code == code
     assert reply.request_id.startswith("req_")
-    question = await Message.objects.aget(reply=reply)
+    question = await Message.objects.aget(children=reply)
     assert question.text == "Keep me" and question.status == Message.Status.COMPLETE
 
 

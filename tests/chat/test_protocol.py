@@ -79,6 +79,12 @@ def server_frames(kind: str) -> list[dict]:
                 conversation_id=4, message=MESSAGE, client_id=uuid.uuid4(), duplicate=False
             )
         ]
+    if kind == "branch":
+        return [
+            protocol.branch_frame(
+                conversation_id=4, active_leaf_id=9, messages=[MESSAGE], client_id=uuid.uuid4()
+            )
+        ]
     if kind == "resync":
         return [protocol.resync_frame(conversation_id=4, message_id=9, seq=3, message=MESSAGE)]
     if kind == "message_stop":
@@ -99,7 +105,7 @@ def test_each_documented_server_frame_is_built_with_its_fields(kind):
     for frame in server_frames(kind):
         assert frame["type"] == kind
         assert documented <= frame.keys(), f"{kind} lacks {documented - frame.keys()}"
-        if kind not in ("conversation", "user_message", "error"):
+        if kind not in ("conversation", "user_message", "branch", "error"):
             assert REPLY_FIELDS <= frame.keys()
         json.loads(protocol.encode(frame))
 
@@ -107,7 +113,7 @@ def test_each_documented_server_frame_is_built_with_its_fields(kind):
 def test_the_server_types_are_those_documented():
     relayed = {"message_start", "content_block_start", "content_block_delta"}
     relayed |= {"content_block_stop", "message_delta"}
-    built = {"conversation", "user_message", "resync", "message_stop", "error"}
+    built = {"conversation", "user_message", "branch", "resync", "message_stop", "error"}
     assert set(SERVER) == built | relayed
     assert relayed <= upstream_events().keys()
 
@@ -127,6 +133,7 @@ def client_example(kind: str) -> dict:
         "client_id": str(uuid.uuid4()),
         "model": "claude-sonnet-5",
         "system": "Be brief.",
+        "message_id": 9,
     }
     return {"type": kind, **{name: values[name] for name in CLIENT[kind]}}
 
@@ -138,7 +145,7 @@ def test_each_documented_client_frame_is_parsed_with_its_fields(kind):
         parsed = protocol.parse_client_frame(json.dumps(frame))
     for name, value in frame.items():
         if name == "type" and kind != "user_message":
-            assert parsed.type == kind
+            assert parsed.type == kind  # the verbs on a conversation or a message
         elif name != "type":
             assert str(getattr(parsed, name)) == str(value)
 

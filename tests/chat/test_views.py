@@ -21,7 +21,7 @@ def conversation(owner):
     Message.objects.create(
         conversation=conversation,
         role="assistant",
-        in_reply_to=question,
+        parent=question,
         content=[{"type": "text", "text": "The <b>secret</b> plan"}],
         input_tokens=5,
         output_tokens=7,
