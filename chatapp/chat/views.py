@@ -57,12 +57,10 @@ def chat(request, conversation_id: int | None = None):
         "models": [{"id": m.id, "label": m.label} for m in MODELS],
         "default_model": settings.CHAT_DEFAULT_MODEL,
         "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
-        "ws_path": "/" + CHAT_SOCKET_PATH,
         "urls": _urls(),
         "settings_url": (
             reverse("chat:settings", args=[conversation.pk]) if conversation else None
         ),
-        "new_chat_url": reverse("chat:index"),
         "month_to_date": month_to_date(user=request.user).to_dict(),
     }
     return render(

@@ -1,6 +1,7 @@
 """The chat pages: login, the page's data, settings, and owner scoping over HTTP."""
 
 import json
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -180,3 +181,16 @@ def test_no_secret_reaches_the_page(client, owner, settings):
     settings.ANTHROPIC_API_KEY = "sk-ant-very-secret"
     client.force_login(owner)
     assert b"sk-ant-very-secret" not in client.get(reverse("chat:index")).content
+
+
+def test_the_page_preloads_every_client_module(client, owner):
+    """The module list in the page is a second list of static/chat/: it must not fall
+    behind, or a module loads only once another asks for it."""
+    client.force_login(owner)
+    html = client.get(reverse("chat:index")).content.decode()
+    modules = sorted(p.name for p in (Path(__file__).parents[2] / "static" / "chat").glob("*.js"))
+    for name in modules:
+        preload = f'<link rel="modulepreload" href="/static/chat/{name}">'
+        entry = f'<script type="module" src="/static/chat/{name}"></script>'
+        assert preload in html or entry in html, name
+    assert html.count('type="module"') == 1

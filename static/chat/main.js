@@ -1,0 +1,270 @@
+/*
+ * Claude Chat: the chat page's entry module. Reads the page's data (the `chat-data` JSON
+ * built by chatapp/chat/views.py), wires the modules together and applies the server's
+ * frames (docs/protocol.md) to them. Native ES modules, no build step; the vendored
+ * marked, DOMPurify and highlight.js are classic scripts that run before it.
+ */
+
+import { createComposer } from "./composer.js";
+import { createHistory } from "./history.js";
+import { applyFrame, applyMessage, errorText } from "./protocol.js";
+import { handleCopyButtons } from "./render.js";
+import { createSettings } from "./settings.js";
+import { createSidebar } from "./sidebar.js";
+import { createSocket, socketUrl, Unacknowledged, watchPage } from "./socket.js";
+import { pageUrls } from "./urls.js";
+
+const byId = (id) => document.getElementById(id);
+
+function start(data) {
+  const urls = pageUrls(data.urls);
+  const els = {
+    history: byId("history"),
+    form: byId("composer-form"),
+    composer: byId("composer"),
+    send: byId("send"),
+    stop: byId("stop"),
+    alerts: byId("alerts"),
+    model: byId("model-select"),
+  };
+  const page = {
+    conversation: data.conversation || null, // {id, title, model, system_prompt, max_tokens}
+    newChatClientIds: new Set(), // client_ids sent while no conversation existed yet
+  };
+  const unacknowledged = new Unacknowledged();
+
+  const chatHistory = createHistory({
+    scroller: els.history, list: byId("history-inner"), empty: byId("empty-state"),
+  });
+  handleCopyButtons(els.history);
+  const sidebar = createSidebar({
+    els: {
+      list: byId("conversation-list"),
+      toggle: byId("sidebar-toggle"),
+      backdrop: byId("sidebar-backdrop"),
+      monthUsage: byId("month-usage"),
+    },
+    urls,
+    currentId: () => (page.conversation ? page.conversation.id : null),
+    monthToDate: data.month_to_date,
+  });
+  const settings = createSettings({
+    els: {
+      title: byId("conversation-title"),
+      model: els.model,
+      modelError: byId("model-error"),
+      error: byId("settings-error"),
+      system: byId("system-prompt"),
+      systemPanel: byId("system-prompt-panel"),
+      systemError: byId("system-prompt-error"),
+      systemSave: byId("system-save"),
+      status: byId("settings-status"),
+    },
+    page,
+    urls,
+  });
+  const connectionStatus = byId("connection-status");
+  const socket = createSocket({
+    url: socketUrl(location, urls.socket),
+    unacknowledged,
+    firstFrame: () => (page.conversation ? { type: "open", conversation_id: page.conversation.id } : null),
+    onFrame: handleFrame,
+    onReconnected: () => { if (page.conversation) refresh(page.conversation.id); },
+    onReconnecting: (reconnecting) => { connectionStatus.hidden = !reconnecting; },
+  });
+  const composer = createComposer({
+    els,
+    page,
+    unacknowledged,
+    history: chatHistory,
+    send: socket.send,
+    maxChars: Number(data.max_message_chars) || 100000,
+    newChatFields: settings.newChatFields,
+    onSent: sidebar.moveToTop,
+  });
+
+  const isShown = (frame) => Boolean(page.conversation)
+    && frame.conversation_id != null
+    && String(frame.conversation_id) === String(page.conversation.id);
+
+  // The first message of a new chat was stored: the page now shows that conversation.
+  function adoptConversation(id, info) {
+    settings.conversationCreated(id, info);
+    window.history.replaceState(window.history.state, "", urls.conversation(id));
+    sidebar.upsert(id, page.conversation.title, { top: true });
+    // Subscribe explicitly; if a reply is already streaming the server resyncs it.
+    socket.send({ type: "open", conversation_id: id });
+    composer.conversationKnown(id);
+  }
+
+  // Applies a reply frame of the conversation shown; what changed, or null if ignored.
+  function applyToReply(frame, messageId = frame.message_id) {
+    if (!isShown(frame) || messageId == null) return null;
+    const view = chatHistory.reply(messageId, { create: true });
+    const change = applyFrame(view.state, frame);
+    return change && { view, change };
+  }
+
+  function streamed(frame) {
+    const applied = applyToReply(frame);
+    if (!applied) return;
+    if (frame.type === "message_start" || frame.type === "content_block_start") {
+      composer.setAwaitingReply(false);
+      composer.update();
+    }
+    chatHistory.scheduleRender(applied.view, applied.change);
+  }
+
+  // A reply shown at once, whole: the composer is free again.
+  function replaced({ view, change }) {
+    chatHistory.renderNow(view, change);
+    composer.setAwaitingReply(false);
+    composer.update();
+  }
+
+  const handlers = {
+    conversation(frame) {
+      const id = frame.conversation_id;
+      if (!page.conversation && frame.client_id && page.newChatClientIds.has(frame.client_id)) {
+        adoptConversation(id, frame);
+        return;
+      }
+      sidebar.upsert(id, frame.title, { top: !sidebar.has(id) });
+      if (isShown(frame)) {
+        page.conversation.title = frame.title || "";
+        settings.setTitle(frame.title);
+        if (frame.model) {
+          page.conversation.model = frame.model;
+          settings.apply({ model: frame.model });
+        }
+      }
+    },
+
+    user_message(frame) {
+      const clientId = frame.client_id;
+      if (!page.conversation && clientId && page.newChatClientIds.has(clientId) && frame.conversation_id != null) {
+        adoptConversation(frame.conversation_id, {});
+      }
+      if (!isShown(frame) || !frame.message) return;
+      const sent = clientId ? unacknowledged.remove(clientId) : null;
+      if (sent) {
+        chatHistory.placeSentMessage(sent.el, frame.message);
+        if (!chatHistory.hasReplyAfter(frame.message.id)) composer.setAwaitingReply(true);
+      } else {
+        chatHistory.addUserMessage(frame.message);
+      }
+      composer.update();
+      if (chatHistory.isNearBottom()) chatHistory.scrollToBottom();
+    },
+
+    message_start: streamed,
+    content_block_start: streamed,
+    content_block_delta: streamed,
+    content_block_stop: streamed,
+    message_delta: streamed,
+
+    message_stop(frame) {
+      sidebar.countReply(frame.message);
+      const applied = applyToReply(frame);
+      if (!applied || !frame.message) return;
+      replaced(applied);
+      composer.refocus();
+    },
+
+    resync(frame) {
+      if (!frame.message) return;
+      if (frame.message.role === "user") {
+        if (isShown(frame)) chatHistory.addUserMessage(frame.message);
+        return;
+      }
+      const applied = applyToReply(frame, frame.message_id ?? frame.message.id);
+      if (applied) replaced(applied);
+    },
+
+    error(frame) {
+      const text = errorText(frame);
+      if (frame.message_id != null) {
+        if (frame.conversation_id != null && !isShown(frame)) return;
+        const view = chatHistory.reply(frame.message_id, { create: true });
+        const change = applyFrame(view.state, frame);
+        if (!change) return; // its message_stop already told the whole story
+        replaced({ view, change });
+        composer.refocus();
+        return;
+      }
+      const refused = unacknowledged.refusedBy(frame);
+      if (refused) composer.refused(refused, text);
+      if (frame.code === "not_streaming") {
+        // We think a reply is streaming but the server does not: it ended unseen.
+        if (chatHistory.anyStreaming() && page.conversation) refresh(page.conversation.id);
+        return;
+      }
+      composer.setAwaitingReply(false);
+      composer.alert(text);
+      composer.update();
+    },
+  };
+
+  function handleFrame(frame) {
+    const handler = Object.prototype.hasOwnProperty.call(handlers, frame.type) ? handlers[frame.type] : null;
+    if (!handler) return;
+    try {
+      handler(frame);
+    } catch (e) {
+      console.error("chat: failed to apply frame", frame, e); // eslint-disable-line no-console
+    }
+  }
+
+  // `open` only resyncs a reply that is still streaming: one that ended while the socket
+  // was down is read from the conversation's saved messages.
+  async function refresh(conversationId) {
+    let saved;
+    try {
+      const response = await fetch(urls.messages(conversationId), {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (!response.ok || response.redirected) return;
+      saved = await response.json();
+    } catch (e) {
+      return;
+    }
+    if (!page.conversation || String(page.conversation.id) !== String(conversationId)) return;
+    for (const message of saved.messages || []) {
+      if (message.role === "user") {
+        chatHistory.addUserMessage(message);
+        continue;
+      }
+      if (message.status === "streaming") continue; // the resync after `open` covers it
+      const view = chatHistory.reply(message.id, { create: true });
+      if (!view.state.final) chatHistory.renderNow(view, applyMessage(view.state, message));
+    }
+    if (saved.conversation && saved.conversation.title !== undefined) {
+      page.conversation.title = saved.conversation.title;
+      settings.setTitle(saved.conversation.title);
+    }
+    composer.update();
+  }
+
+  if (page.conversation) {
+    settings.apply(page.conversation);
+    settings.setTitle(page.conversation.title);
+  } else if (data.default_model) {
+    els.model.value = data.default_model;
+  }
+  for (const message of data.messages || []) {
+    if (message.role === "user") chatHistory.addUserMessage(message);
+    else chatHistory.addSavedReply(message);
+  }
+  chatHistory.showEmptyIfNone();
+  sidebar.showMonth();
+  composer.update();
+  composer.autoGrow();
+  chatHistory.scrollToBottom();
+  els.composer.focus();
+  socket.connect();
+  watchPage(socket);
+}
+
+const dataElement = byId("chat-data");
+if (dataElement) start(JSON.parse(dataElement.textContent));

@@ -1,0 +1,149 @@
+// What the page writes as text (static/chat/format.js, the month line of sidebar.js, the
+// addresses of urls.js, the client ids of composer.js): importable without a DOM.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+
+import { randomUuid } from "../../static/chat/composer.js";
+import {
+  countCharacters, escapeHtml, formatCost, formatMoney, formatUsage, httpLinks, safeHttpUrl,
+  stopReasonNote, textOfContent, toolInputText,
+} from "../../static/chat/format.js";
+import { isOverBudget, monthText, monthWithReply } from "../../static/chat/sidebar.js";
+import { socketUrl } from "../../static/chat/socket.js";
+import { pageUrls } from "../../static/chat/urls.js";
+
+describe("usage and money", () => {
+  test("usage: tokens in and out with thousands separators; cache counts only when used", () => {
+    assert.equal(formatUsage({ input_tokens: 12345, output_tokens: 6 }), "12,345 in · 6 out tokens");
+    assert.equal(
+      formatUsage({ input_tokens: 1, output_tokens: 2, cache_read_input_tokens: 3000, cache_creation_input_tokens: 40 }),
+      "1 in · 2 out tokens · 3,000 cache read · 40 cache write",
+    );
+    assert.equal(formatUsage({}), "0 in · 0 out tokens");
+  });
+
+  test("money: four decimals, six below a cent so that a small cost never shows as $0", () => {
+    assert.equal(formatMoney("1.5"), "$1.5000");
+    assert.equal(formatMoney("0.01"), "$0.0100");
+    assert.equal(formatMoney("0.000123000000"), "$0.000123");
+    assert.equal(formatMoney(0), "$0.0000");
+    assert.equal(formatMoney("not a number"), "");
+    assert.equal(formatMoney(undefined), "");
+  });
+
+  test("a reply's cost: unknown without a price (never $0), nothing while it streams", () => {
+    assert.equal(formatCost("0.042", true), " · $0.0420");
+    assert.equal(formatCost(null, false), " · no price");
+    assert.equal(formatCost("0", false), " · no price");
+    assert.equal(formatCost(null, null), "");
+  });
+
+  test("the month's line adds an ended reply's four token counts and its exact cost", () => {
+    const month = { tokens: 1000, cost: "0.500000", limit: "1.00" };
+    const usage = { input_tokens: 10, output_tokens: 20, cache_creation_input_tokens: 30, cache_read_input_tokens: 40 };
+    const after = monthWithReply(month, { usage, cost: "0.123456" });
+    assert.equal(after.tokens, 1100);
+    assert.equal(after.cost, "0.623456");
+    assert.equal(month.tokens, 1000, "the month it was given is left as it was");
+    assert.equal(monthWithReply(month, { usage, cost: null }).cost, "0.500000", "an unpriced reply adds no cost");
+    assert.equal(monthText(after), "This month: 1,100 tokens · $0.6235 of $1.0000");
+    assert.equal(monthText({ tokens: 0, cost: "0", limit: null }), "This month: 0 tokens · $0.0000");
+  });
+
+  test("over budget once the month's cost reaches its limit", () => {
+    assert.equal(isOverBudget({ cost: "0.99", limit: "1" }), false);
+    assert.equal(isOverBudget({ cost: "1.00", limit: "1" }), true);
+    assert.equal(isOverBudget({ cost: "100", limit: null }), false);
+  });
+});
+
+describe("links", () => {
+  const base = "https://chat.example/c/1/";
+
+  test("only http(s) URLs are kept, made absolute", () => {
+    assert.equal(safeHttpUrl("https://example.com/a?b=1", base), "https://example.com/a?b=1");
+    assert.equal(safeHttpUrl("http://example.com", base), "http://example.com/");
+    assert.equal(safeHttpUrl("/docs", base), "https://chat.example/docs");
+    assert.equal(safeHttpUrl("javascript:alert(1)", base), null);
+    assert.equal(safeHttpUrl("data:text/html,<b>x</b>", base), null);
+    assert.equal(safeHttpUrl("http://[bad", base), null);
+  });
+
+  test("citations and search results become links with a title, unsafe ones dropped", () => {
+    const items = [
+      { url: "https://example.com/1", title: "One" },
+      { url: "javascript:alert(1)", title: "Evil" },
+      { url: "https://example.com/2" },
+      null,
+    ];
+    assert.deepEqual(httpLinks(items, base), [
+      { url: "https://example.com/1", title: "One" },
+      { url: "https://example.com/2", title: "https://example.com/2" },
+    ]);
+  });
+
+  test("the page's URL templates get the conversation's id", () => {
+    const urls = pageUrls({
+      index: "/", socket: "/ws/chat/", conversation: "/c/{id}/", messages: "/c/{id}/messages/",
+      settings: "/c/{id}/settings/", delete: "/c/{id}/delete/",
+    });
+    assert.equal(urls.conversation(12), "/c/12/");
+    assert.equal(urls.messages(12), "/c/12/messages/");
+    assert.equal(urls.settings("12"), "/c/12/settings/");
+    assert.equal(urls.socket, "/ws/chat/");
+    assert.equal(urls.conversation("a/b"), "/c/a%2Fb/", "an id never adds a path segment");
+  });
+
+  test("the socket's URL follows the page's scheme and host", () => {
+    assert.equal(socketUrl({ protocol: "https:", host: "chat.example" }, "/ws/chat/"), "wss://chat.example/ws/chat/");
+    assert.equal(socketUrl({ protocol: "http:", host: "127.0.0.1:8000" }, "/ws/chat/"), "ws://127.0.0.1:8000/ws/chat/");
+  });
+});
+
+describe("text", () => {
+  test("a message's text: its text blocks, separated by a blank line", () => {
+    assert.equal(textOfContent("plain"), "plain");
+    assert.equal(textOfContent([
+      { type: "text", text: "One" }, { type: "tool_use", name: "t" }, { type: "text", text: "Two" },
+    ]), "One\n\nTwo");
+    assert.equal(textOfContent(null), "");
+  });
+
+  test("a tool call's input: the raw JSON while it streams, then the parsed input", () => {
+    assert.equal(toolInputText({ _partial: '{"city": "Pa' }), '{"city": "Pa');
+    assert.equal(toolInputText({ input: { city: "Paris" } }), '{"city":"Paris"}');
+    assert.equal(toolInputText({}), "{}");
+  });
+
+  test("characters are counted as code points, as the server counts them", () => {
+    assert.equal(countCharacters("héllo"), 5);
+    assert.equal(countCharacters("👍🏽!"), 3);
+    assert.equal("👍🏽!".length, 5);
+  });
+
+  test("only unusual stop reasons get a note", () => {
+    assert.equal(stopReasonNote("max_tokens"), "Cut off: max tokens reached");
+    assert.equal(stopReasonNote("refusal"), "Declined");
+    assert.equal(stopReasonNote("end_turn"), "");
+    assert.equal(stopReasonNote("toString"), "");
+    assert.equal(stopReasonNote(null), "");
+  });
+
+  test("HTML special characters are escaped", () => {
+    assert.equal(escapeHtml(`<a href="x">'&'</a>`), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+  });
+});
+
+describe("client ids", () => {
+  const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+  test("a random version 4 UUID, also where crypto.randomUUID is missing (plain http)", () => {
+    assert.match(randomUuid(), UUID4);
+    const noRandomUuid = { getRandomValues: (bytes) => globalThis.crypto.getRandomValues(bytes) };
+    const ids = new Set(Array.from({ length: 50 }, () => randomUuid(noRandomUuid)));
+    assert.equal(ids.size, 50);
+    for (const id of ids) assert.match(id, UUID4);
+    const refusing = { randomUUID() { throw new Error("insecure"); }, getRandomValues: noRandomUuid.getRandomValues };
+    assert.match(randomUuid(refusing), UUID4);
+  });
+});
