@@ -3,13 +3,22 @@
  * configuration): never written here, so that a route changes in one place only.
  */
 
-const withId = (template) => (id) => template.replace("{id}", encodeURIComponent(String(id)));
+// A template the page does not carry gives null: the control that needs it is not shown.
+const withId = (template) => (id) => (
+  typeof template === "string" ? template.replace("{id}", encodeURIComponent(String(id))) : null
+);
 
 export function pageUrls(urls) {
   return {
+    index: urls.index,
     socket: urls.socket,
+    search: urls.search,
+    conversations: urls.conversations,
     conversation: withId(urls.conversation),
     messages: withId(urls.messages),
     settings: withId(urls.settings),
+    delete: withId(urls.delete),
+    export: withId(urls.export),
+    feedback: withId(urls.feedback),
   };
 }

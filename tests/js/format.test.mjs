@@ -85,13 +85,22 @@ describe("links", () => {
   test("the page's URL templates get the conversation's id", () => {
     const urls = pageUrls({
       index: "/", socket: "/ws/chat/", conversation: "/c/{id}/", messages: "/c/{id}/messages/",
-      settings: "/c/{id}/settings/", delete: "/c/{id}/delete/",
+      settings: "/c/{id}/settings/", delete: "/c/{id}/delete/", export: "/c/{id}/export/",
+      feedback: "/messages/{id}/feedback/", search: "/search/", conversations: "/conversations/",
     });
+    assert.equal(urls.export(3), "/c/3/export/");
+    assert.equal(urls.feedback(9), "/messages/9/feedback/");
+    assert.equal(urls.search, "/search/");
+    assert.equal(urls.index, "/");
     assert.equal(urls.conversation(12), "/c/12/");
     assert.equal(urls.messages(12), "/c/12/messages/");
     assert.equal(urls.settings("12"), "/c/12/settings/");
     assert.equal(urls.socket, "/ws/chat/");
     assert.equal(urls.conversation("a/b"), "/c/a%2Fb/", "an id never adds a path segment");
+  });
+
+  test("a URL the page does not carry is null, never a wrong address", () => {
+    assert.equal(pageUrls({ conversation: "/c/{id}/" }).export(3), null);
   });
 
   test("the socket's URL follows the page's scheme and host", () => {
