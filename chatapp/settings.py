@@ -145,6 +145,7 @@ CHAT_DEMO_MODE = env.bool("CHAT_DEMO_MODE", default=False)
 CHAT_DEFAULT_MODEL = env.str("CHAT_DEFAULT_MODEL", default="claude-sonnet-5")
 CHAT_DEFAULT_MAX_TOKENS = env.int("CHAT_DEFAULT_MAX_TOKENS", default=4096)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=100_000)
+CHAT_MAX_STOP_SEQUENCES = env.int("CHAT_MAX_STOP_SEQUENCES", default=8)
 # Frames a tab may have queued before the server stops queueing deltas for it and sends
 # one resync frame with the whole reply so far instead.
 CHAT_CLIENT_BUFFER_FRAMES = env.int("CHAT_CLIENT_BUFFER_FRAMES", default=256)

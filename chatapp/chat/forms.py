@@ -1,8 +1,37 @@
 from django import forms
+from django.conf import settings
 
 from chatapp.llm.catalogue import MODELS, MODELS_BY_ID, model_choices
+from chatapp.usage.services import usage_policy
 
-from .models import Conversation
+from .models import Conversation, Feedback
+
+
+class StopSequencesField(forms.CharField):
+    """Stop sequences, one per line: each non-empty, at most CHAT_MAX_STOP_SEQUENCES."""
+
+    widget = forms.Textarea
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        if isinstance(value, list):
+            return value
+        lines = (super().to_python(value) or "").replace("\r\n", "\n").split("\n")
+        return [line for line in lines if line.strip()]
+
+    def validate(self, value):
+        limit = settings.CHAT_MAX_STOP_SEQUENCES
+        if len(value) > limit:
+            raise forms.ValidationError(
+                f"At most {limit} stop sequences; you gave {len(value)}.", code="too_many"
+            )
+        for line in value:
+            if len(line) > 200:
+                raise forms.ValidationError(
+                    "Each stop sequence is at most 200 characters.", code="too_long"
+                )
 
 
 class ConversationSettingsForm(forms.ModelForm):
@@ -10,10 +39,12 @@ class ConversationSettingsForm(forms.ModelForm):
     max_tokens = forms.IntegerField(
         min_value=1, max_value=max(model.max_output_tokens for model in MODELS)
     )
+    stop_sequences = StopSequencesField(required=False, strip=False)
+    pinned = forms.BooleanField(required=False)
 
     class Meta:
         model = Conversation
-        fields = ["title", "model", "system_prompt", "max_tokens"]
+        fields = ["title", "pinned", "model", "system_prompt", "max_tokens", "stop_sequences"]
 
     def clean(self):
         data = super().clean()
@@ -24,10 +55,26 @@ class ConversationSettingsForm(forms.ModelForm):
                 "max_tokens",
                 f"{model.label} writes at most {model.max_output_tokens:,} tokens per reply.",
             )
+        elif max_tokens and "max_tokens" in self.changed_data:
+            cap = usage_policy().max_tokens_cap
+            if max_tokens > cap:
+                self.add_error(
+                    "max_tokens", f"The site's limit is {cap:,} tokens per reply."
+                )
         return data
+
+    def save(self, commit=True):
+        if "title" in self.changed_data:
+            self.instance.title_set_by_user = True  # never replaced by a generated title
+        return super().save(commit)
 
     @classmethod
     def partial(cls, data, *, instance: Conversation) -> "ConversationSettingsForm":
         """A form for a change that sends only the fields it changes."""
         current = {name: getattr(instance, name) for name in cls.Meta.fields}
         return cls({**current, **data.dict()}, instance=instance)
+
+
+class FeedbackForm(forms.Form):
+    rating = forms.ChoiceField(choices=[("", "none"), *Feedback.Rating.choices], required=False)
+    comment = forms.CharField(required=False, max_length=2000)

@@ -184,6 +184,8 @@ def conversation_frame(conversation, *, client_id: uuid.UUID | None = None) -> d
         "conversation_id": conversation.pk,
         "title": conversation.title,
         "model": conversation.model,
+        "pinned": conversation.pinned,
+        "updated_at": conversation.updated_at.isoformat() if conversation.updated_at else None,
         "client_id": str(client_id) if client_id else None,
     }
 

@@ -1,8 +1,17 @@
 """Read queries, each scoped to the user who asks."""
 
+import datetime as dt
 from collections.abc import Iterable
 
-from django.db.models import QuerySet
+from django.contrib.postgres.search import (
+    SearchHeadline,
+    SearchQuery,
+    SearchRank,
+    SearchVector,
+)
+from django.db import connection
+from django.db.models import Q, QuerySet, Subquery
+from django.utils.html import escape
 
 from chatapp.usage.selectors import records_by_message
 
@@ -16,6 +25,12 @@ def conversation_list(*, user) -> QuerySet[Conversation]:
         .only("id", "title", "updated_at", "pinned")
         .order_by("-pinned", "-updated_at", "-id")
     )
+
+
+def reply_of_user(*, user, message_id: int) -> Message | None:
+    return Message.objects.filter(
+        pk=message_id, role=Message.Role.ASSISTANT, conversation__owner=user
+    ).first()
 
 
 def conversation_get(*, user, conversation_id: int) -> Conversation | None:
@@ -148,3 +163,158 @@ def _can_resend(block: dict) -> bool:
 def conversation_streams(*, conversation: Conversation) -> bool:
     """Whether a reply is streaming in the conversation, in any server process."""
     return conversation.messages.filter(status=Message.Status.STREAMING).exists()
+
+
+# --- the sidebar: pages and search ------------------------------------------------------
+
+PAGE_SIZE = 50
+
+
+def conversation_page(*, user, after: str | None = None) -> tuple[list[Conversation], str | None]:
+    """One page of the sidebar, pinned first then the most recently active, and the cursor
+    of the next page (None after the last). The cursor is the last row's sort key, so a
+    conversation that moves up meanwhile is not shown twice further down."""
+    rows = conversation_list(user=user)
+    if after:
+        pinned, updated_at, pk = _cursor_read(after)
+        rows = rows.filter(
+            Q(pinned__lt=pinned)
+            | Q(pinned=pinned, updated_at__lt=updated_at)
+            | Q(pinned=pinned, updated_at=updated_at, pk__lt=pk)
+        )
+    page = list(rows[: PAGE_SIZE + 1])
+    if len(page) <= PAGE_SIZE:
+        return page, None
+    page = page[:PAGE_SIZE]
+    last = page[-1]
+    return page, f"{int(last.pinned)}_{last.updated_at.isoformat()}_{last.pk}"
+
+
+def _cursor_read(cursor: str) -> tuple[bool, dt.datetime, int]:
+    try:
+        pinned, updated_at, pk = cursor.split("_")
+        return pinned == "1", dt.datetime.fromisoformat(updated_at), int(pk)
+    except ValueError:
+        raise ValueError("The cursor is not one this server gave.") from None
+
+
+# Marks around matches in a snippet, unlikely in text; HTML-escaped text then gets <mark>.
+_START, _STOP = "\u0002", "\u0003"
+SEARCH_RESULTS = 20
+
+
+def conversation_search(*, user, query: str) -> list[dict]:
+    """The user's conversations whose title or messages match, best first, each with a
+    snippet (HTML-escaped, matches in <mark>). PostgreSQL: full-text search, ranked,
+    through the GIN index on the messages' text; elsewhere: a plain contains match."""
+    if connection.vendor == "postgresql":
+        hits = _search_postgres(user=user, query=query)
+    else:
+        hits = _search_contains(user=user, query=query)
+    return [
+        {
+            "conversation_id": conversation_id,
+            "title": title,
+            "snippet": escape(snippet).replace(_START, "<mark>").replace(_STOP, "</mark>"),
+        }
+        for conversation_id, title, snippet in hits
+    ]
+
+
+def _search_postgres(*, user, query: str) -> list[tuple[int, str, str]]:
+    search = SearchQuery(query, config="english", search_type="websearch")
+    vector = SearchVector("search_text", config="english")
+    best = (
+        Message.objects.filter(conversation__owner=user)
+        .annotate(document=vector)
+        .filter(document=search)
+        .annotate(rank=SearchRank(vector, search))
+        .order_by("conversation_id", "-rank", "-id")
+        .distinct("conversation_id")
+        .values("id", "rank")
+    )
+    messages = {
+        row["conversation_id"]: row
+        for row in Message.objects.filter(pk__in=Subquery(best.values("id")))
+        .annotate(
+            rank=SearchRank(vector, search),
+            snippet=SearchHeadline(
+                "search_text",
+                search,
+                config="english",
+                start_sel=_START,
+                stop_sel=_STOP,
+                max_words=24,
+                min_words=8,
+            ),
+        )
+        .order_by("-rank")[:SEARCH_RESULTS]
+        .values("conversation_id", "rank", "snippet")
+    }
+    titled = (
+        Conversation.objects.filter(owner=user)
+        .annotate(rank=SearchRank(SearchVector("title", config="english"), search))
+        .filter(rank__gt=0)
+        .order_by("-rank")[:SEARCH_RESULTS]
+        .values_list("id", "rank")
+    )
+    ranks = {pk: row["rank"] for pk, row in messages.items()}
+    for pk, rank in titled:  # a match in the title counts above one in the text
+        ranks[pk] = max(ranks.get(pk, 0), rank * 2)
+    order = sorted(ranks, key=lambda pk: -ranks[pk])[:SEARCH_RESULTS]
+    titles = dict(Conversation.objects.filter(pk__in=order).values_list("id", "title"))
+    return [
+        (pk, titles[pk], messages[pk]["snippet"] if pk in messages else _mark(titles[pk], query))
+        for pk in order
+    ]
+
+
+def _search_contains(*, user, query: str) -> list[tuple[int, str, str]]:
+    conversations = list(
+        Conversation.objects.filter(owner=user)
+        .filter(Q(title__icontains=query) | Q(messages__search_text__icontains=query))
+        .distinct()
+        .order_by("-updated_at", "-id")
+        .values_list("id", "title")[:SEARCH_RESULTS]
+    )
+    texts = {}
+    for conversation_id, text in (
+        Message.objects.filter(
+            conversation_id__in=[pk for pk, _ in conversations], search_text__icontains=query
+        )
+        .order_by("id")
+        .values_list("conversation_id", "search_text")
+    ):
+        texts.setdefault(conversation_id, text)
+    return [(pk, title, _mark(texts.get(pk, title), query)) for pk, title in conversations]
+
+
+def _mark(text: str, query: str, around: int = 80) -> str:
+    """The text around the first match of `query`, the match marked."""
+    at = text.lower().find(query.lower())
+    if at < 0:
+        return text[: around * 2]
+    start = max(at - around, 0)
+    end = at + len(query)
+    prefix = "…" if start else ""
+    suffix = "…" if end + around < len(text) else ""
+    return (
+        f"{prefix}{text[start:at]}{_START}{text[at:end]}{_STOP}{text[end : end + around]}{suffix}"
+    )
+
+
+def conversation_export(*, conversation: Conversation) -> dict:
+    """Every message of every branch, with its parent, usage, cost and timestamps."""
+    messages = with_costs(conversation_messages(conversation=conversation))
+    _with_feedback(messages, user_id=conversation.owner_id)
+    return {
+        "conversation": {
+            **conversation.to_dict(),
+            "created_at": conversation.created_at.isoformat(),
+        },
+        "active_branch": [m.pk for m in active_path(conversation=conversation)],
+        "messages": [
+            {**m.to_dict(), "completed_at": m.completed_at.isoformat() if m.completed_at else None}
+            for m in messages
+        ],
+    }

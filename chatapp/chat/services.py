@@ -5,6 +5,8 @@ import functools
 import uuid
 from dataclasses import dataclass
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -21,8 +23,8 @@ from chatapp.usage.services import (
     usage_settle,
 )
 
-from . import selectors
-from .models import Conversation, Message
+from . import protocol, selectors
+from .models import Conversation, Feedback, Message
 
 TITLE_LENGTH = 60
 
@@ -376,3 +378,26 @@ def replies_mark_interrupted() -> int:
             error_message="The server stopped before this reply finished.",
             completed_at=timezone.now(),
         )
+
+
+def conversation_announce(*, conversation: Conversation) -> None:
+    """Tells every tab of the owner, in every process, the conversation's title and pin
+    (a `conversation` frame): after a rename, a pin, or a generated title."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    async_to_sync(layer.group_send)(
+        protocol.user_group_name(conversation.owner_id),
+        protocol.conversation_message(protocol.conversation_frame(conversation), origin=""),
+    )
+
+
+def feedback_set(*, user, message: Message, rating: str, comment: str = "") -> Feedback | None:
+    """The user's rating of a reply, replacing the one before; an empty rating clears it."""
+    if not rating:
+        Feedback.objects.filter(user=user, message=message).delete()
+        return None
+    feedback, _ = Feedback.objects.update_or_create(
+        user=user, message=message, defaults={"rating": rating, "comment": comment}
+    )
+    return feedback

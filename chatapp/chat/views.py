@@ -1,16 +1,19 @@
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_GET, require_POST
 
 from chatapp.llm.catalogue import MODELS
 from chatapp.routing import CHAT_SOCKET_PATH
 from chatapp.usage.services import month_to_date
 
 from . import selectors
-from .forms import ConversationSettingsForm
+from .export import export_markdown
+from .forms import ConversationSettingsForm, FeedbackForm
+from .services import conversation_announce, feedback_set
 
 
 def _owned_or_404(request, conversation_id: int):
@@ -32,9 +35,11 @@ def _urls() -> dict:
     return {
         "index": reverse("chat:index"),
         "socket": "/" + CHAT_SOCKET_PATH,
+        "search": reverse("chat:search"),
+        "conversations": reverse("chat:conversations"),
         **{
             name: _url_template(f"chat:{name}")
-            for name in ("conversation", "messages", "settings", "delete")
+            for name in ("conversation", "messages", "settings", "delete", "export", "feedback")
         },
     }
 
@@ -89,6 +94,7 @@ def conversation_settings(request, conversation_id: int):
     if not form.is_valid():
         return JsonResponse({"ok": False, "errors": form.errors}, status=400)
     conversation = form.save()
+    conversation_announce(conversation=conversation)
     return JsonResponse({"ok": True, "conversation": conversation.to_dict()})
 
 
@@ -96,4 +102,93 @@ def conversation_settings(request, conversation_id: int):
 @require_POST
 def conversation_delete(request, conversation_id: int):
     _owned_or_404(request, conversation_id).delete()
+    if "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse({"ok": True, "redirect": reverse("chat:index")})
     return redirect("chat:index")
+
+
+def _conversation_row(conversation) -> dict:
+    return {
+        "id": conversation.pk,
+        "title": conversation.title,
+        "pinned": conversation.pinned,
+        "updated_at": conversation.updated_at.isoformat(),
+    }
+
+
+@login_required
+@require_GET
+def conversations(request):
+    """The sidebar's list, a page at a time (`?after=` the `next` of the page before)."""
+    try:
+        page, cursor = selectors.conversation_page(
+            user=request.user, after=request.GET.get("after") or None
+        )
+    except ValueError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"conversations": [_conversation_row(c) for c in page], "next": cursor})
+
+
+SEARCH_QUERY_CHARS = 200
+
+
+@login_required
+@require_GET
+def search(request):
+    """Contract: `GET /search/?q=TEXT` → {"results": [{conversation_id, title, snippet}]},
+    over the logged-in user's conversations only."""
+    query = request.GET.get("q", "").strip()
+    if len(query) > SEARCH_QUERY_CHARS:
+        return JsonResponse(
+            {"error": f"The search is {len(query):,} characters long; the limit is "
+             f"{SEARCH_QUERY_CHARS}."},
+            status=400,
+        )
+    if not query:
+        return JsonResponse({"results": []})
+    return JsonResponse({"results": selectors.conversation_search(user=request.user, query=query)})
+
+
+@login_required
+@require_GET
+def conversation_export(request, conversation_id: int):
+    """Contract: `?format=json` every message of every branch; `?format=md` the active
+    branch. A download either way."""
+    conversation = _owned_or_404(request, conversation_id)
+    kind = request.GET.get("format", "md")
+    name = f"conversation-{conversation.pk}"
+    if kind == "json":
+        response = JsonResponse(
+            selectors.conversation_export(conversation=conversation),
+            json_dumps_params={"ensure_ascii": False, "indent": 2},
+        )
+        filename = f"{name}.json"
+    elif kind == "md":
+        path = selectors.active_path(conversation=conversation)
+        response = HttpResponse(
+            export_markdown(conversation, path), content_type="text/markdown; charset=utf-8"
+        )
+        filename = f"{name}.md"
+    else:
+        return JsonResponse({"error": "format is md or json."}, status=400)
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    return response
+
+
+@login_required
+@require_POST
+def message_feedback(request, message_id: int):
+    """The user's rating of one of their replies (an empty rating clears it)."""
+    message = selectors.reply_of_user(user=request.user, message_id=message_id)
+    if message is None:
+        raise Http404("No such reply.")
+    form = FeedbackForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"ok": False, "errors": form.errors}, status=400)
+    feedback = feedback_set(
+        user=request.user,
+        message=message,
+        rating=form.cleaned_data["rating"],
+        comment=form.cleaned_data["comment"],
+    )
+    return JsonResponse({"ok": True, "feedback": feedback.to_dict() if feedback else None})

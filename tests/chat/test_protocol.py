@@ -66,7 +66,9 @@ def stamped(data: dict, raw: str | None = None) -> list[dict]:
     return [data] if text is None else [data, json.loads(text)]
 
 
-CONVERSATION = SimpleNamespace(pk=4, title="Plans", model="claude-sonnet-5")
+CONVERSATION = SimpleNamespace(
+    pk=4, title="Plans", model="claude-sonnet-5", pinned=False, updated_at=None
+)
 MESSAGE = {"id": 9, "role": "assistant", "status": "complete", "content": []}
 
 
