@@ -35,9 +35,10 @@ const button = (className, text, onClick) => {
 };
 
 /* `page.conversation` is the conversation shown (null for a new chat); `newChatFields()`
- * gives the model and system prompt a new conversation starts with. */
+ * gives the model and system prompt a new conversation starts with; `editLast()` opens the
+ * editor on the person's last message (the ↑ key in an empty composer). */
 export function createComposer({
-  els, page, unacknowledged, history, send, maxChars, newChatFields, onSent,
+  els, page, unacknowledged, history, send, maxChars, newChatFields, onSent, editLast,
 }) {
   let awaitingReply = false;
   let awaitingTimer = 0;
@@ -214,9 +215,12 @@ export function createComposer({
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
       event.preventDefault();
       submit();
-    } else if (event.key === "Escape" && isBusy()) {
+    } else if (event.key === "Escape" && !event.shiftKey && isBusy()) {
       event.preventDefault();
       requestStop();
+    } else if (event.key === "ArrowUp" && !els.composer.value && !isBusy()
+      && !event.shiftKey && !event.altKey && !event.ctrlKey && !event.metaKey) {
+      if (editLast()) event.preventDefault();
     }
   });
   els.composer.addEventListener("input", autoGrow);
@@ -225,5 +229,7 @@ export function createComposer({
     els.composer.focus();
   });
 
-  return { update, setAwaitingReply, alert, refused, conversationKnown, refocus, autoGrow };
+  return {
+    update, setAwaitingReply, alert, refused, conversationKnown, refocus, autoGrow, isBusy, requestStop,
+  };
 }

@@ -1,15 +1,20 @@
 /*
- * The message history: one element per message, kept in message id order (messages not
- * yet stored, without an id, stay last), the assistant replies' views, and their
- * re-rendering, at most once per animation frame while they stream.
+ * The message history: one element per message of the branch shown, kept in message id
+ * order (messages not yet stored, without an id, stay last; along a branch ids only grow),
+ * the assistant replies' views, and their re-rendering, at most once per animation frame
+ * while they stream. A branch frame replaces what is shown (branches.js plans it). What
+ * is known of each message's versions and feedback is kept here; the buttons under a
+ * message are drawn by the `decorate` function the page gives (message-tools.js).
  */
 
+import { messageInfo, planBranch } from "./branches.js";
 import { textOfContent } from "./format.js";
 import { applyMessage, createReply } from "./protocol.js";
 import { renderBlock, renderReplyMeta } from "./render.js";
 
 export const bodyOf = (el) => el.querySelector(".message-body");
 export const metaOf = (el) => el.querySelector(".message-meta");
+export const toolbarOf = (el) => el.querySelector(".message-toolbar");
 
 export function createMessageElement(role) {
   const el = document.createElement("article");
@@ -24,13 +29,18 @@ export function createMessageElement(role) {
   body.className = "message-body";
   const meta = document.createElement("div");
   meta.className = "message-meta";
-  el.append(author, body, meta);
+  const toolbar = document.createElement("div");
+  toolbar.className = "message-toolbar";
+  el.append(author, body, meta, toolbar);
   return el;
 }
 
 /* An assistant reply: its state (protocol.js) and the element showing it. */
 class ReplyView {
-  constructor(id) {
+  // `statusChanged(view)` is called when the reply's status changes, for its buttons.
+  constructor(id, statusChanged) {
+    this.statusChanged = statusChanged;
+    this.shownStatus = null;
     this.state = createReply(id);
     this.el = createMessageElement("assistant");
     this.el.dataset.messageId = this.state.id;
@@ -71,12 +81,32 @@ class ReplyView {
     this.dirtyBlocks.clear();
     this.el.dataset.status = reply.status;
     renderReplyMeta(metaOf(this.el), reply);
+    const status = `${reply.status}:${reply.final}`;
+    if (status !== this.shownStatus) {
+      this.shownStatus = status;
+      this.statusChanged(this);
+    }
   }
 }
 
-export function createHistory({ scroller, list, empty }) {
+/* `decorate(el, info, state)` draws a stored message's buttons: `info` is what is known of
+ * its versions and feedback (branches.js messageInfo), `state` a reply's state (null for a
+ * user message). */
+export function createHistory({ scroller, list, empty, decorate = () => {} }) {
   const replies = new Map(); // assistant message id (string) -> ReplyView
   const userViews = new Map(); // user message id (string) -> element
+  const infos = new Map(); // message id (string) -> messageInfo
+
+  function learn(message, options) {
+    const key = String(message.id);
+    infos.set(key, messageInfo(infos.get(key) || null, message, options));
+  }
+
+  function redecorate(key) {
+    const info = infos.get(key) || messageInfo(null, { id: key });
+    if (userViews.has(key)) decorate(userViews.get(key), info, null);
+    else if (replies.has(key)) decorate(replies.get(key).el, info, replies.get(key).state);
+  }
 
   function insert(el, id) {
     empty.hidden = true;
@@ -96,6 +126,8 @@ export function createHistory({ scroller, list, empty }) {
     el.dataset.status = message.status || "complete";
     bodyOf(el).textContent = textOfContent(message.content);
     metaOf(el).replaceChildren();
+    learn(message);
+    decorate(el, infos.get(String(message.id)), null);
   }
 
   function addUserMessage(message) {
@@ -122,7 +154,7 @@ export function createHistory({ scroller, list, empty }) {
     const key = String(messageId);
     let view = replies.get(key);
     if (!view && create) {
-      view = new ReplyView(key);
+      view = new ReplyView(key, () => redecorate(key));
       replies.set(key, view);
       insert(view.el, key);
     }
@@ -131,10 +163,67 @@ export function createHistory({ scroller, list, empty }) {
 
   // A saved reply, as the page brings it.
   function addSavedReply(message) {
+    learn(message);
     const view = reply(message.id, { create: true });
     view.note(applyMessage(view.state, message));
     view.render();
+    redecorate(String(message.id));
   }
+
+  // A reply's message object from its end (message_stop, resync): it may add versions.
+  function learnReply(message) {
+    learn(message, { complete: false });
+    if (replies.has(String(message.id))) redecorate(String(message.id));
+  }
+
+  function setFeedback(messageId, feedback) {
+    const key = String(messageId);
+    const info = infos.get(key);
+    if (!info) return;
+    infos.set(key, { ...info, feedback });
+    redecorate(key);
+  }
+
+  function forget(key) {
+    const el = userViews.get(key) || replies.get(key)?.el;
+    if (el) el.remove();
+    userViews.delete(key);
+    replies.delete(key);
+    infos.delete(key);
+  }
+
+  /* Shows the branch `messages` (first message first) instead of what is shown: messages
+   * still on it keep their elements (a streaming reply goes on), the others go. A reply
+   * shown as streaming that the branch has ended takes its saved form. */
+  function showBranch(messages) {
+    const shownIds = [...userViews.keys(), ...replies.keys()];
+    const plan = planBranch(shownIds, messages);
+    for (const key of plan.remove) forget(key);
+    for (const message of messages) {
+      const key = String(message.id);
+      if (message.role === "user") {
+        if (userViews.has(key)) renderUserMessage(userViews.get(key), message);
+        else addUserMessage(message);
+        continue;
+      }
+      const view = replies.get(key);
+      if (!view) {
+        addSavedReply(message);
+      } else {
+        learn(message);
+        if (!view.state.final && message.status !== "streaming") renderNow(view, applyMessage(view.state, message));
+        redecorate(key);
+      }
+    }
+    showEmptyIfNone();
+  }
+
+  // The stored messages shown, in order: [{id, role}].
+  const shown = () => Array.from(list.querySelectorAll(".message"), (el) => ({
+    id: el.dataset.messageId, role: el.dataset.role,
+  }));
+
+  const element = (messageId) => userViews.get(String(messageId)) || replies.get(String(messageId))?.el || null;
 
   const anyStreaming = () => Array.from(replies.values()).some((v) => v.state.status === "streaming");
   const hasReplyAfter = (messageId) => Array.from(replies.keys()).some((id) => Number(id) > Number(messageId));
@@ -185,5 +274,10 @@ export function createHistory({ scroller, list, empty }) {
     isNearBottom,
     scrollToBottom,
     showEmptyIfNone,
+    showBranch,
+    learnReply,
+    setFeedback,
+    shown,
+    element,
   };
 }

@@ -5,13 +5,21 @@
  * marked, DOMPurify and highlight.js are classic scripts that run before it.
  */
 
-import { createComposer } from "./composer.js";
-import { createHistory } from "./history.js";
-import { applyFrame, applyMessage, errorText } from "./protocol.js";
+import { lastUserMessageId } from "./branches.js";
+import { createComposer, randomUuid } from "./composer.js";
+import { createConversationMenu } from "./conversation-menu.js";
+import { createFeedback } from "./feedback.js";
+import { getJson } from "./http.js";
+import { bodyOf, createHistory, metaOf } from "./history.js";
+import { createMessageTools } from "./message-tools.js";
+import { applyFrame, errorText } from "./protocol.js";
 import { handleCopyButtons } from "./render.js";
+import { createSearch } from "./search.js";
 import { createSettings } from "./settings.js";
+import { createShortcuts } from "./shortcuts.js";
 import { createSidebar } from "./sidebar.js";
 import { createSocket, socketUrl, Unacknowledged, watchPage } from "./socket.js";
+import { createThemeToggle } from "./theme.js";
 import { pageUrls } from "./urls.js";
 
 const byId = (id) => document.getElementById(id);
@@ -33,13 +41,19 @@ function start(data) {
   };
   const unacknowledged = new Unacknowledged();
 
+  let tools = null; // the buttons under each message, once the socket they act through exists
   const chatHistory = createHistory({
-    scroller: els.history, list: byId("history-inner"), empty: byId("empty-state"),
+    scroller: els.history,
+    list: byId("history-inner"),
+    empty: byId("empty-state"),
+    decorate: (...args) => tools.decorate(...args),
   });
   handleCopyButtons(els.history);
   const sidebar = createSidebar({
     els: {
       list: byId("conversation-list"),
+      nav: byId("conversation-nav"),
+      more: byId("conversation-more"),
       toggle: byId("sidebar-toggle"),
       backdrop: byId("sidebar-backdrop"),
       monthUsage: byId("month-usage"),
@@ -47,6 +61,17 @@ function start(data) {
     urls,
     currentId: () => (page.conversation ? page.conversation.id : null),
     monthToDate: data.month_to_date,
+    next: data.conversations_next,
+  });
+  createSearch({
+    els: {
+      form: byId("conversation-search-box"),
+      input: byId("conversation-search"),
+      status: byId("search-status"),
+      results: byId("search-results"),
+    },
+    urls,
+    sidebar,
   });
   const settings = createSettings({
     els: {
@@ -58,6 +83,11 @@ function start(data) {
       systemPanel: byId("system-prompt-panel"),
       systemError: byId("system-prompt-error"),
       systemSave: byId("system-save"),
+      maxTokens: byId("max-tokens"),
+      maxTokensError: byId("max-tokens-error"),
+      stopSequences: byId("stop-sequences"),
+      stopSequencesError: byId("stop-sequences-error"),
+      replySettings: byId("reply-settings"),
       status: byId("settings-status"),
     },
     page,
@@ -80,8 +110,41 @@ function start(data) {
     send: socket.send,
     maxChars: Number(data.max_message_chars) || 100000,
     newChatFields: settings.newChatFields,
-    onSent: sidebar.moveToTop,
+    onSent: sidebar.touch,
+    editLast: () => {
+      const id = lastUserMessageId(chatHistory.shown());
+      const el = id && chatHistory.element(id);
+      if (el) tools.startEdit(el);
+      return Boolean(el);
+    },
   });
+  createConversationMenu({
+    els: {
+      list: byId("conversation-list"),
+      dialog: byId("delete-dialog"),
+      dialogText: byId("delete-dialog-text"),
+      dialogError: byId("delete-dialog-error"),
+      fallbackFocus: byId("conversation-search"),
+    },
+    urls,
+    sidebar,
+    onChanged(conversation) {
+      if (!isShown({ conversation_id: conversation.id })) return;
+      page.conversation.title = conversation.title || "";
+      settings.setTitle(conversation.title);
+    },
+    onDeleted(id) {
+      if (page.conversation && String(page.conversation.id) === String(id)) window.location.assign(urls.index);
+    },
+    onError: composer.alert,
+  });
+  createShortcuts({
+    els: { composer: els.composer, button: byId("shortcuts-button"), dialog: byId("shortcuts-dialog") },
+    newChatUrl: urls.index,
+    isBusy: composer.isBusy,
+    stop: composer.requestStop,
+  });
+  createThemeToggle(byId("theme-toggle"));
 
   const isShown = (frame) => Boolean(page.conversation)
     && frame.conversation_id != null
@@ -91,7 +154,7 @@ function start(data) {
   function adoptConversation(id, info) {
     settings.conversationCreated(id, info);
     window.history.replaceState(window.history.state, "", urls.conversation(id));
-    sidebar.upsert(id, page.conversation.title, { top: true });
+    sidebar.upsert({ id, title: page.conversation.title, updated_at: new Date().toISOString() });
     // Subscribe explicitly; if a reply is already streaming the server resyncs it.
     socket.send({ type: "open", conversation_id: id });
     composer.conversationKnown(id);
@@ -122,6 +185,87 @@ function start(data) {
     composer.update();
   }
 
+  // ---- Edits, regenerations and switches of branch. An edit or a regeneration is sent
+  // like a user message (resent after a reconnect until answered); a branch frame with its
+  // client_id answers it, an error frame with its client_id refuses it.
+
+  let switchFocus = null; // after a switch from a version button: {id, action} to focus again
+
+  function canBranch() {
+    if (!page.conversation) return false;
+    if (composer.isBusy()) {
+      composer.alert("Wait for the current reply to finish.");
+      return false;
+    }
+    return true;
+  }
+
+  function sendBranchRequest(fields, extra) {
+    const frame = { conversation_id: page.conversation.id, client_id: randomUuid(), ...fields };
+    unacknowledged.add(frame, extra);
+    socket.send(frame);
+    sidebar.touch(page.conversation.id);
+    composer.update();
+  }
+
+  const branchActions = {
+    edit(messageId, text) {
+      const el = chatHistory.element(messageId);
+      if (!el) return;
+      if (!canBranch()) {
+        tools.startEdit(el, { text, error: "Wait for the current reply to finish before editing." });
+        return;
+      }
+      const original = bodyOf(el).textContent;
+      bodyOf(el).textContent = text;
+      el.dataset.status = "pending";
+      const note = document.createElement("span");
+      note.className = "pending-note";
+      note.textContent = "Sending…";
+      metaOf(el).replaceChildren(note);
+      sendBranchRequest({ type: "edit", message_id: messageId, text }, { el, original });
+    },
+
+    regenerate(messageId) {
+      if (canBranch()) sendBranchRequest({ type: "regenerate", message_id: messageId }, {});
+    },
+
+    switchTo(messageId, action) {
+      if (messageId == null || !canBranch()) return;
+      switchFocus = { id: messageId, action };
+      socket.send({ type: "switch", conversation_id: page.conversation.id, message_id: messageId });
+    },
+  };
+  tools = createMessageTools({
+    actions: branchActions,
+    feedback: createFeedback({ urls, setFeedback: chatHistory.setFeedback }),
+  });
+
+  // The server refused an edit or a regeneration: an edit reopens with its text.
+  function branchRefused(entry, text) {
+    unacknowledged.remove(entry.frame.client_id);
+    if (entry.frame.type === "edit" && entry.el && entry.el.isConnected) {
+      bodyOf(entry.el).textContent = entry.original;
+      entry.el.dataset.status = "complete";
+      metaOf(entry.el).replaceChildren();
+      tools.startEdit(entry.el, { text: entry.frame.text, error: text });
+    } else {
+      composer.alert(text);
+    }
+    composer.setAwaitingReply(false);
+    composer.update();
+  }
+
+  // After a switch, the version buttons of the message switched to keep the focus.
+  function refocusAfterSwitch() {
+    const wanted = switchFocus;
+    switchFocus = null;
+    const el = wanted && chatHistory.element(wanted.id);
+    if (!el) return;
+    const buttons = Array.from(el.querySelectorAll(".versions button:not(:disabled)"));
+    (buttons.find((b) => b.dataset.action === wanted.action) || buttons[0])?.focus();
+  }
+
   const handlers = {
     conversation(frame) {
       const id = frame.conversation_id;
@@ -129,7 +273,7 @@ function start(data) {
         adoptConversation(id, frame);
         return;
       }
-      sidebar.upsert(id, frame.title, { top: !sidebar.has(id) });
+      sidebar.upsert({ id, title: frame.title, pinned: frame.pinned, updated_at: frame.updated_at });
       if (isShown(frame)) {
         page.conversation.title = frame.title || "";
         settings.setTitle(frame.title);
@@ -163,11 +307,27 @@ function start(data) {
     content_block_stop: streamed,
     message_delta: streamed,
 
+    branch(frame) {
+      const sent = frame.client_id ? unacknowledged.remove(frame.client_id) : null;
+      if (!isShown(frame) || !Array.isArray(frame.messages)) {
+        composer.update();
+        return;
+      }
+      const stick = Boolean(sent) || chatHistory.isNearBottom();
+      chatHistory.showBranch(frame.messages);
+      const last = frame.messages[frame.messages.length - 1];
+      if (sent && !(last && last.role === "assistant")) composer.setAwaitingReply(true);
+      composer.update();
+      if (stick) chatHistory.scrollToBottom();
+      if (switchFocus) refocusAfterSwitch();
+    },
+
     message_stop(frame) {
       sidebar.countReply(frame.message);
       const applied = applyToReply(frame);
       if (!applied || !frame.message) return;
       replaced(applied);
+      chatHistory.learnReply(frame.message);
       composer.refocus();
     },
 
@@ -178,7 +338,9 @@ function start(data) {
         return;
       }
       const applied = applyToReply(frame, frame.message_id ?? frame.message.id);
-      if (applied) replaced(applied);
+      if (!applied) return;
+      replaced(applied);
+      chatHistory.learnReply(frame.message);
     },
 
     error(frame) {
@@ -193,6 +355,10 @@ function start(data) {
         return;
       }
       const refused = unacknowledged.refusedBy(frame);
+      if (refused && refused.frame.type !== "user_message") {
+        branchRefused(refused, text);
+        return;
+      }
       if (refused) composer.refused(refused, text);
       if (frame.code === "not_streaming") {
         // We think a reply is streaming but the server does not: it ended unseen.
@@ -216,29 +382,14 @@ function start(data) {
   }
 
   // `open` only resyncs a reply that is still streaming: one that ended while the socket
-  // was down is read from the conversation's saved messages.
+  // was down is read from the conversation's saved messages, which are its active branch
+  // (another tab may have switched it meanwhile).
   async function refresh(conversationId) {
-    let saved;
-    try {
-      const response = await fetch(urls.messages(conversationId), {
-        credentials: "same-origin",
-        headers: { Accept: "application/json" },
-      });
-      if (!response.ok || response.redirected) return;
-      saved = await response.json();
-    } catch (e) {
-      return;
-    }
+    const result = await getJson(urls.messages(conversationId));
+    if (!result.ok) return;
+    const saved = result.data;
     if (!page.conversation || String(page.conversation.id) !== String(conversationId)) return;
-    for (const message of saved.messages || []) {
-      if (message.role === "user") {
-        chatHistory.addUserMessage(message);
-        continue;
-      }
-      if (message.status === "streaming") continue; // the resync after `open` covers it
-      const view = chatHistory.reply(message.id, { create: true });
-      if (!view.state.final) chatHistory.renderNow(view, applyMessage(view.state, message));
-    }
+    chatHistory.showBranch(saved.messages || []);
     if (saved.conversation && saved.conversation.title !== undefined) {
       page.conversation.title = saved.conversation.title;
       settings.setTitle(saved.conversation.title);
@@ -252,11 +403,7 @@ function start(data) {
   } else if (data.default_model) {
     els.model.value = data.default_model;
   }
-  for (const message of data.messages || []) {
-    if (message.role === "user") chatHistory.addUserMessage(message);
-    else chatHistory.addSavedReply(message);
-  }
-  chatHistory.showEmptyIfNone();
+  chatHistory.showBranch(data.messages || []);
   sidebar.showMonth();
   composer.update();
   composer.autoGrow();

@@ -96,7 +96,7 @@ function enhanceCodeBlocks(container, streaming) {
   }
 }
 
-async function copyText(text) {
+export async function copyText(text) {
   if (navigator.clipboard && window.isSecureContext) {
     try {
       await navigator.clipboard.writeText(text);

@@ -1,23 +1,33 @@
 /*
- * The conversation's header and settings: its title, the model picker and the system
- * prompt, saved with a POST to the conversation's settings URL.
+ * The conversation's header and settings: its title, the model picker, and the settings
+ * panel (system prompt, max tokens per reply, stop sequences), saved with a POST to the
+ * conversation's settings URL. A new chat has no settings to save yet: its model and system
+ * prompt go with its first message, and the reply settings appear once it is stored.
  */
 
-function csrfToken() {
-  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  if (match) return decodeURIComponent(match[1]);
-  const input = document.querySelector("input[name=csrfmiddlewaretoken]");
-  return input ? input.value : "";
-}
+import { errorText, failureText, getJson, postForm } from "./http.js";
+
+// The textarea's lines as stop sequences (blank lines are none), and back.
+export const stopSequencesFrom = (text) => text.split(/\r?\n/).filter((line) => line.length > 0);
+const stopSequencesText = (sequences) => (Array.isArray(sequences) ? sequences.join("\n") : "");
 
 function showFieldError(el, messages) {
-  const text = Array.isArray(messages) ? messages.join(" ") : (messages || "");
+  const text = errorText(messages);
   el.textContent = text;
   el.hidden = !text;
 }
 
 /* `page.conversation` is the conversation shown (null for a new chat). */
 export function createSettings({ els, page, urls }) {
+  // The settings fields, by the name the server gives their errors.
+  const fields = {
+    model: { input: els.model, error: els.modelError },
+    system_prompt: { input: els.system, error: els.systemError },
+    max_tokens: { input: els.maxTokens, error: els.maxTokensError },
+    stop_sequences: { input: els.stopSequences, error: els.stopSequencesError },
+  };
+  const panelFields = ["system_prompt", "max_tokens", "stop_sequences"];
+
   function setTitle(title) {
     const text = title || "New chat";
     els.title.textContent = text;
@@ -32,82 +42,92 @@ export function createSettings({ els, page, urls }) {
     els.model.append(option);
   }
 
+  // Shows a conversation's settings; a field being typed in is left alone.
   function apply(conversation) {
     if (conversation.model) {
       ensureModelOption(conversation.model);
       els.model.value = conversation.model;
     }
-    if (typeof conversation.system_prompt === "string" && document.activeElement !== els.system) {
-      els.system.value = conversation.system_prompt;
+    const shown = {
+      system_prompt: conversation.system_prompt,
+      max_tokens: conversation.max_tokens != null ? String(conversation.max_tokens) : undefined,
+      stop_sequences: conversation.stop_sequences !== undefined
+        ? stopSequencesText(conversation.stop_sequences) : undefined,
+    };
+    for (const [name, value] of Object.entries(shown)) {
+      const { input } = fields[name];
+      if (typeof value === "string" && document.activeElement !== input) input.value = value;
     }
   }
 
   // The model and system prompt a new conversation starts with.
   function newChatFields() {
-    const fields = { model: els.model.value };
-    if (els.system.value.trim()) fields.system = els.system.value;
-    return fields;
+    const chosen = { model: els.model.value };
+    if (els.system.value.trim()) chosen.system = els.system.value;
+    return chosen;
   }
 
   // The new chat became a stored conversation (`info`: its conversation frame, if any):
-  // the page shows it, and its settings can now be saved.
-  function conversationCreated(id, info) {
+  // the page shows it, its settings can now be saved, and its reply settings are read.
+  async function conversationCreated(id, info) {
     page.conversation = {
       id,
       title: info.title || "",
       model: info.model || els.model.value,
       system_prompt: els.system.value,
       max_tokens: null,
+      stop_sequences: [],
     };
     setTitle(page.conversation.title);
     els.systemSave.hidden = false;
+    els.replySettings.hidden = false;
     els.status.textContent = "";
+    const result = await getJson(urls.messages(id));
+    if (result.ok && result.data.conversation && page.conversation && page.conversation.id === id) {
+      page.conversation = { ...page.conversation, ...result.data.conversation };
+      apply(page.conversation);
+    }
   }
 
-  function showErrors(response, data) {
-    const errors = (data && data.errors) || {};
+  function valueOf(name) {
+    const value = fields[name].input.value;
+    return name === "stop_sequences" ? stopSequencesFrom(value).join("\n") : value;
+  }
+
+  function savedValue(name) {
+    const saved = page.conversation[name];
+    if (name === "stop_sequences") return stopSequencesText(saved);
+    return saved == null ? "" : String(saved);
+  }
+
+  function showErrors(result) {
+    const errors = (result.data && result.data.errors) || {};
+    const others = [];
+    for (const [name, messages] of Object.entries(errors)) {
+      if (fields[name]) showFieldError(fields[name].error, messages);
+      else others.push(...[].concat(messages));
+    }
     if (errors.model) {
-      showFieldError(els.modelError, errors.model);
       ensureModelOption(page.conversation.model);
       els.model.value = page.conversation.model; // the saved model still applies
     }
-    if (errors.system_prompt) {
-      showFieldError(els.systemError, errors.system_prompt);
-      els.systemPanel.open = true;
-    }
-    const known = new Set(["model", "system_prompt"]);
-    const others = Object.entries(errors).filter(([key]) => !known.has(key)).flatMap(([, v]) => v);
+    if (panelFields.some((name) => errors[name])) els.systemPanel.open = true;
     if (others.length || !Object.keys(errors).length) {
-      showFieldError(els.error, others.length ? others : `Could not save the settings (HTTP ${response.status}).`);
+      showFieldError(els.error, others.length ? others : failureText(result, "save the settings"));
     }
   }
 
-  async function save() {
+  // Saves the fields named (each may go alone: the server keeps the others as they are).
+  async function save(names) {
     if (!page.conversation) return;
-    for (const el of [els.modelError, els.systemError, els.error]) showFieldError(el, "");
+    for (const { error } of Object.values(fields)) showFieldError(error, "");
+    showFieldError(els.error, "");
+    const changed = {};
+    for (const name of names) changed[name] = valueOf(name);
     els.status.textContent = "Saving…";
-    const body = new URLSearchParams({ model: els.model.value, system_prompt: els.system.value });
-    let response;
-    let data = null;
-    try {
-      response = await fetch(urls.settings(page.conversation.id), {
-        method: "POST",
-        credentials: "same-origin",
-        headers: {
-          "X-CSRFToken": csrfToken(),
-          "X-Requested-With": "XMLHttpRequest",
-          Accept: "application/json",
-        },
-        body,
-      });
-      data = await response.json().catch(() => null);
-    } catch (e) {
-      els.status.textContent = "";
-      showFieldError(els.error, "Could not save the settings: the server is unreachable.");
-      return;
-    }
-    if (response.ok && data && data.ok) {
-      page.conversation = { ...page.conversation, ...(data.conversation || {}) };
+    const result = await postForm(urls.settings(page.conversation.id), changed);
+    if (result.ok && result.data.ok) {
+      page.conversation = { ...page.conversation, ...(result.data.conversation || {}) };
       apply(page.conversation);
       els.status.textContent = "Saved";
       setTimeout(() => {
@@ -116,20 +136,25 @@ export function createSettings({ els, page, urls }) {
       return;
     }
     els.status.textContent = "";
-    showErrors(response, data);
+    showErrors(result);
   }
 
   // Serialised, so that two quick changes cannot land out of order.
   let saving = Promise.resolve();
-  const queueSave = () => {
-    saving = saving.then(save, save);
+  const queueSave = (names) => {
+    const run = () => save(names);
+    saving = saving.then(run, run);
     return saving;
   };
 
   els.model.addEventListener("change", () => {
-    if (page.conversation) queueSave();
+    if (page.conversation) queueSave(["model"]);
   });
-  els.systemSave.addEventListener("click", () => queueSave());
+  // The panel's fields that changed; the system prompt when none did (a Save says "Saved").
+  els.systemSave.addEventListener("click", () => {
+    const changed = panelFields.filter((name) => valueOf(name) !== savedValue(name));
+    queueSave(changed.length ? changed : ["system_prompt"]);
+  });
 
   return { setTitle, apply, newChatFields, conversationCreated };
 }
