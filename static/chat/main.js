@@ -5,12 +5,13 @@
  * marked, DOMPurify and highlight.js are classic scripts that run before it.
  */
 
+import { createBranches } from "./branch-actions.js";
 import { lastUserMessageId } from "./branches.js";
-import { createComposer, randomUuid } from "./composer.js";
+import { createComposer } from "./composer.js";
 import { createConversationMenu } from "./conversation-menu.js";
 import { createFeedback } from "./feedback.js";
 import { getJson } from "./http.js";
-import { bodyOf, createHistory, metaOf } from "./history.js";
+import { createHistory } from "./history.js";
 import { createMessageTools } from "./message-tools.js";
 import { applyFrame, errorText } from "./protocol.js";
 import { handleCopyButtons } from "./render.js";
@@ -185,86 +186,19 @@ function start(data) {
     composer.update();
   }
 
-  // ---- Edits, regenerations and switches of branch. An edit or a regeneration is sent
-  // like a user message (resent after a reconnect until answered); a branch frame with its
-  // client_id answers it, an error frame with its client_id refuses it.
-
-  let switchFocus = null; // after a switch from a version button: {id, action} to focus again
-
-  function canBranch() {
-    if (!page.conversation) return false;
-    if (composer.isBusy()) {
-      composer.alert("Wait for the current reply to finish.");
-      return false;
-    }
-    return true;
-  }
-
-  function sendBranchRequest(fields, extra) {
-    const frame = { conversation_id: page.conversation.id, client_id: randomUuid(), ...fields };
-    unacknowledged.add(frame, extra);
-    socket.send(frame);
-    sidebar.touch(page.conversation.id);
-    composer.update();
-  }
-
-  const branchActions = {
-    edit(messageId, text) {
-      const el = chatHistory.element(messageId);
-      if (!el) return;
-      if (!canBranch()) {
-        tools.startEdit(el, { text, error: "Wait for the current reply to finish before editing." });
-        return;
-      }
-      const original = bodyOf(el).textContent;
-      bodyOf(el).textContent = text;
-      el.dataset.status = "pending";
-      const note = document.createElement("span");
-      note.className = "pending-note";
-      note.textContent = "Sending…";
-      metaOf(el).replaceChildren(note);
-      sendBranchRequest({ type: "edit", message_id: messageId, text }, { el, original });
-    },
-
-    regenerate(messageId) {
-      if (canBranch()) sendBranchRequest({ type: "regenerate", message_id: messageId }, {});
-    },
-
-    switchTo(messageId, action) {
-      if (messageId == null || !canBranch()) return;
-      switchFocus = { id: messageId, action };
-      socket.send({ type: "switch", conversation_id: page.conversation.id, message_id: messageId });
-    },
-  };
+  const branches = createBranches({
+    page,
+    socket,
+    unacknowledged,
+    history: chatHistory,
+    composer,
+    sidebar,
+    editor: () => tools,
+  });
   tools = createMessageTools({
-    actions: branchActions,
+    actions: branches.actions,
     feedback: createFeedback({ urls, setFeedback: chatHistory.setFeedback }),
   });
-
-  // The server refused an edit or a regeneration: an edit reopens with its text.
-  function branchRefused(entry, text) {
-    unacknowledged.remove(entry.frame.client_id);
-    if (entry.frame.type === "edit" && entry.el && entry.el.isConnected) {
-      bodyOf(entry.el).textContent = entry.original;
-      entry.el.dataset.status = "complete";
-      metaOf(entry.el).replaceChildren();
-      tools.startEdit(entry.el, { text: entry.frame.text, error: text });
-    } else {
-      composer.alert(text);
-    }
-    composer.setAwaitingReply(false);
-    composer.update();
-  }
-
-  // After a switch, the version buttons of the message switched to keep the focus.
-  function refocusAfterSwitch() {
-    const wanted = switchFocus;
-    switchFocus = null;
-    const el = wanted && chatHistory.element(wanted.id);
-    if (!el) return;
-    const buttons = Array.from(el.querySelectorAll(".versions button:not(:disabled)"));
-    (buttons.find((b) => b.dataset.action === wanted.action) || buttons[0])?.focus();
-  }
 
   const handlers = {
     conversation(frame) {
@@ -308,18 +242,7 @@ function start(data) {
     message_delta: streamed,
 
     branch(frame) {
-      const sent = frame.client_id ? unacknowledged.remove(frame.client_id) : null;
-      if (!isShown(frame) || !Array.isArray(frame.messages)) {
-        composer.update();
-        return;
-      }
-      const stick = Boolean(sent) || chatHistory.isNearBottom();
-      chatHistory.showBranch(frame.messages);
-      const last = frame.messages[frame.messages.length - 1];
-      if (sent && !(last && last.role === "assistant")) composer.setAwaitingReply(true);
-      composer.update();
-      if (stick) chatHistory.scrollToBottom();
-      if (switchFocus) refocusAfterSwitch();
+      branches.show(frame, isShown(frame));
     },
 
     message_stop(frame) {
@@ -356,7 +279,7 @@ function start(data) {
       }
       const refused = unacknowledged.refusedBy(frame);
       if (refused && refused.frame.type !== "user_message") {
-        branchRefused(refused, text);
+        branches.refused(refused, text);
         return;
       }
       if (refused) composer.refused(refused, text);

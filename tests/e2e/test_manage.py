@@ -37,6 +37,7 @@ def shoot(page, name: str, *, schemes=("light", "dark")) -> None:
     SCREENSHOTS.mkdir(exist_ok=True)
     for scheme in schemes:
         page.emulate_media(color_scheme=scheme)
+        page.wait_for_timeout(300)  # the colours' transitions end
         page.screenshot(path=SCREENSHOTS / f"{name}-{scheme}.png")
     page.emulate_media(color_scheme="light")
 
