@@ -89,6 +89,12 @@ def test_rename_and_pin_a_conversation_from_its_menu(live_server_url, page, owne
 
     menu_of(page, "Trip plans").click()
     expect(page.get_by_role("button", name="Rename")).to_be_focused()
+    markdown = page.get_by_role("link", name="Export as Markdown")
+    expect(markdown).to_have_attribute("href", f"/c/{trip.pk}/export/?format=md")
+    expect(markdown).to_have_attribute("download", "")
+    expect(page.get_by_role("link", name="Export as JSON")).to_have_attribute(
+        "href", f"/c/{trip.pk}/export/?format=json"
+    )
     shoot(page, "rename-menu")
     page.get_by_role("button", name="Rename").click()
     title = page.get_by_role("textbox", name="Conversation title")
@@ -370,3 +376,61 @@ def test_theme_choice_and_shortcuts_help(live_server_url, page, owner):
     theme.click()
     expect(theme).to_have_text("Theme: System")
     expect(page.locator("html")).not_to_have_attribute("data-theme", re.compile("."))
+
+    chat = conversation(owner, "Somewhere else")
+    page.goto(f"{live_server_url}/c/{chat.pk}/")
+    page.wait_for_selector("#composer:not([readonly])")
+    page.keyboard.press("Control+Shift+O")
+    page.wait_for_url(live_server_url + "/")
+
+
+def test_reply_settings_are_saved_and_refused_next_to_their_field(live_server_url, page, owner):
+    chat = conversation(owner, "Settings")
+    log_in(page, live_server_url, f"/c/{chat.pk}/")
+    page.get_by_text("Conversation settings").click()
+    max_tokens = page.get_by_role("spinbutton", name="Max tokens per reply")
+    expect(max_tokens).to_have_value(str(settings.CHAT_DEFAULT_MAX_TOKENS))
+
+    max_tokens.fill("999999999")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#max-tokens-error")).to_be_visible()
+    expect(page.locator("#max-tokens-error")).to_have_text(re.compile(r"\d"))
+    shoot(page, "settings-error")
+    assert Conversation.objects.get(pk=chat.pk).max_tokens == settings.CHAT_DEFAULT_MAX_TOKENS
+
+    max_tokens.fill("2048")
+    page.get_by_role("textbox", name="Stop sequences").fill("END\n\nSTOP HERE")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#settings-status")).to_have_text("Saved")
+    expect(page.locator("#max-tokens-error")).to_be_hidden()
+    saved = Conversation.objects.get(pk=chat.pk)
+    assert (saved.max_tokens, saved.stop_sequences) == (2048, ["END", "STOP HERE"])
+
+    page.reload()
+    page.get_by_text("Conversation settings").click()
+    expect(max_tokens).to_have_value("2048")
+    expect(page.get_by_role("textbox", name="Stop sequences")).to_have_value("END\nSTOP HERE")
+    page.set_viewport_size(PHONE)
+    shoot(page, "settings-phone")
+
+
+def test_the_list_loads_more_conversations_as_its_end_scrolls_into_view(
+    live_server_url, page, owner
+):
+    for n in range(120):
+        conversation(owner, f"Conversation {n:03}", days_ago=n // 3)
+    log_in(page, live_server_url)
+    links = page.locator(".conversation-link")
+    for _ in range(10):
+        page.locator("#conversation-more").scroll_into_view_if_needed()
+        if links.count() == 120:
+            break
+        page.wait_for_timeout(200)
+    expect(links).to_have_count(120)
+    ids = [link.get_attribute("data-conversation-id") for link in links.all()]
+    assert len(set(ids)) == 120
+    assert set(map(int, ids)) == set(Conversation.objects.values_list("id", flat=True))
+    # Newest first: the oldest conversation is the last one.
+    expect(links.last.locator(".conversation-title")).to_have_text(
+        Conversation.objects.order_by("updated_at", "id").first().title
+    )
