@@ -5,15 +5,9 @@
  * closes with Escape, a click elsewhere, or focus leaving it.
  */
 
+import { element } from "./dom.js";
 import { errorText, failureText, postForm } from "./http.js";
 import { titleText } from "./sidebar.js";
-
-const element = (tag, className, text) => {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-};
 
 function menuItem(tag, action, text) {
   const el = element(tag, "conversation-menu-item", text);

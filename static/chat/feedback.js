@@ -4,15 +4,9 @@
  * to the reply's feedback URL; the answer's feedback is what the buttons show from then on.
  */
 
+import { element } from "./dom.js";
 import { errorText, failureText, postForm } from "./http.js";
 import { iconButton } from "./icons.js";
-
-const element = (tag, className, text) => {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-};
 
 /* `setFeedback(messageId, feedback)` records the saved feedback (and redraws the buttons). */
 export function createFeedback({ urls, setFeedback }) {

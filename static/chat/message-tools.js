@@ -7,17 +7,11 @@
  */
 
 import { versionIndicator } from "./branches.js";
+import { element } from "./dom.js";
 import { textOfContent } from "./format.js";
 import { bodyOf, metaOf, toolbarOf } from "./history.js";
 import { iconButton } from "./icons.js";
 import { copyText } from "./render.js";
-
-const element = (tag, className, text) => {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-};
 
 function toolButton(action, iconName, label, onClick) {
   const button = iconButton(iconName, label);

@@ -5,6 +5,7 @@
  * modules (globals `marked`, `DOMPurify`, `hljs`). Nothing here runs at import time.
  */
 
+import { element } from "./dom.js";
 import {
   escapeHtml, formatCost, formatUsage, httpLinks, stopReasonNote, toolInputText,
 } from "./format.js";
@@ -65,13 +66,6 @@ function highlightCode(code, language, allowAutoDetect) {
   highlightCache.set(key, html);
   return html;
 }
-
-const element = (tag, className, text) => {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-};
 
 function enhanceCodeBlocks(container, streaming) {
   for (const pre of container.querySelectorAll("pre")) {

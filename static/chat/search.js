@@ -6,17 +6,11 @@
  */
 
 import { snippetParts } from "./conversations.js";
+import { element } from "./dom.js";
 import { failureText, getJson } from "./http.js";
 import { titleText } from "./sidebar.js";
 
 const DEBOUNCE_MS = 250;
-
-const element = (tag, className, text) => {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-};
 
 // The snippet's text as text nodes and <mark> elements: nothing in it is parsed as HTML.
 export function snippetElement(snippet) {

@@ -7,6 +7,7 @@
  */
 
 import { groupConversations, mergeConversations } from "./conversations.js";
+import { element } from "./dom.js";
 import { formatCount, formatMoney } from "./format.js";
 import { getJson } from "./http.js";
 import { icon, iconButton } from "./icons.js";
@@ -41,13 +42,6 @@ function renderedConversations(list) {
     updated_at: li.dataset.updatedAt || null,
   }));
 }
-
-const element = (tag, className, text) => {
-  const el = document.createElement(tag);
-  if (className) el.className = className;
-  if (text !== undefined) el.textContent = text;
-  return el;
-};
 
 /* `currentId()` is the id of the conversation shown, or null; `next` the cursor of the
  * list's next page (null: there is none; undefined: unknown, so the first page is read). */

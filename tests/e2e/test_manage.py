@@ -74,6 +74,15 @@ def send(page, text: str, reply: str) -> None:
     expect(last_reply.locator(".message-body")).to_have_text(reply)
 
 
+def chat_with_two_replies(page, base_url: str, fake_api, question: str, first: str, second: str):
+    """Logs in and asks `question`, answered `first`; the next reply (of an edit or a
+    regeneration) will be `second`, streamed slowly enough to be seen streaming."""
+    fake_api.enqueue({"kind": "reply", "text": first})
+    fake_api.enqueue({"kind": "reply", "text": second, "token_delay": 0.05})
+    log_in(page, base_url)
+    send(page, question, first)
+
+
 def menu_of(page, title: str):
     return page.get_by_role("button", name=f"More for “{title}”")
 
@@ -189,7 +198,9 @@ def test_delete_a_conversation_after_confirming(live_server_url, page, owner):
 
 def test_search_finds_a_conversation_by_a_word_of_a_reply(live_server_url, page, fake_api, owner):
     conversation(owner, "Unrelated")
-    fake_api.enqueue({"kind": "reply", "text": "The first zeppelin flew over Lake Constance in 1900."})
+    fake_api.enqueue(
+        {"kind": "reply", "text": "The first zeppelin flew over Lake Constance in 1900."}
+    )
     log_in(page, live_server_url)
     send(page, "Tell me about airships", "The first zeppelin flew over Lake Constance in 1900.")
     found = Message.objects.get(role="assistant").conversation
@@ -200,7 +211,9 @@ def test_search_finds_a_conversation_by_a_word_of_a_reply(live_server_url, page,
     expect(result).to_have_count(1)
     expect(result).to_have_attribute("href", f"/c/{found.pk}/")
     expect(result.locator("mark")).to_have_text("zeppelin")
-    expect(result.locator(".search-snippet")).to_contain_text("first zeppelin flew over Lake Constance")
+    expect(result.locator(".search-snippet")).to_contain_text(
+        "first zeppelin flew over Lake Constance"
+    )
     expect(page.locator("#search-status")).to_have_text("1 conversation found")
     expect(page.locator("#conversation-list")).to_be_hidden()
     shoot(page, "search-results")
@@ -227,10 +240,7 @@ def test_search_finds_a_conversation_by_a_word_of_a_reply(live_server_url, page,
 
 
 def test_edit_a_message_then_switch_between_its_versions(live_server_url, page, fake_api, owner):
-    fake_api.enqueue({"kind": "reply", "text": "Four."})
-    fake_api.enqueue({"kind": "reply", "text": "Six.", "token_delay": 0.05})
-    log_in(page, live_server_url)
-    send(page, "What is 2 + 2?", "Four.")
+    chat_with_two_replies(page, live_server_url, fake_api, "What is 2 + 2?", "Four.", "Six.")
 
     question = page.locator('.message[data-role="user"]')
     question.get_by_role("button", name="Edit").click()
@@ -281,10 +291,9 @@ def test_edit_a_message_then_switch_between_its_versions(live_server_url, page, 
 
 
 def test_regenerate_a_reply(live_server_url, page, fake_api, owner):
-    fake_api.enqueue({"kind": "reply", "text": "First answer."})
-    fake_api.enqueue({"kind": "reply", "text": "Second answer.", "token_delay": 0.05})
-    log_in(page, live_server_url)
-    send(page, "Say something", "First answer.")
+    chat_with_two_replies(
+        page, live_server_url, fake_api, "Say something", "First answer.", "Second answer."
+    )
 
     reply = page.locator('.message[data-role="assistant"]')
     reply.get_by_role("button", name="Regenerate").click()
@@ -331,7 +340,9 @@ def test_thumbs_down_with_a_comment(live_server_url, page, fake_api, owner):
     assert saved.message.text == "The moon is made of cheese."
 
     page.reload()
-    expect(reply.get_by_role("button", name="Bad response")).to_have_attribute("aria-pressed", "true")
+    expect(reply.get_by_role("button", name="Bad response")).to_have_attribute(
+        "aria-pressed", "true"
+    )
     shoot(page, "feedback-saved")
 
     # Pressed again, the rating is cleared.
@@ -357,9 +368,7 @@ def test_theme_choice_and_shortcuts_help(live_server_url, page, owner):
     page.emulate_media(color_scheme="light")
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(38, 38, 36)"
-    assert page.evaluate(
-        "document.querySelector('link[data-color-scheme=dark]').media"
-    ) == "all"
+    assert page.evaluate("document.querySelector('link[data-color-scheme=dark]').media") == "all"
 
     page.reload()
     expect(page.locator("html")).to_have_attribute("data-theme", "dark")
