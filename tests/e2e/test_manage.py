@@ -355,6 +355,32 @@ def test_thumbs_down_with_a_comment(live_server_url, page, fake_api, owner):
     shoot(page, "feedback-phone")
 
 
+def test_escape_stops_a_reply_wherever_the_focus_is(live_server_url, page, fake_api, owner):
+    fake_api.enqueue({"kind": "reply", "tokens": 400, "token_delay": 0.05})
+    log_in(page, live_server_url)
+    page.fill("#composer", "Write a long story")
+    page.press("#composer", "Enter")
+    reply = page.locator('.message[data-role="assistant"]')
+    expect(reply.locator(".message-body")).not_to_be_empty()
+    page.get_by_role("searchbox", name="Search conversations").focus()
+    page.keyboard.press("Escape")
+    expect(reply).to_have_attribute("data-status", "stopped")
+    assert Message.objects.get(role="assistant").status == "stopped"
+
+
+def test_copy_a_message(live_server_url, page, fake_api, owner):
+    fake_api.enqueue({"kind": "reply", "text": "Copy **this**, please."})
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    log_in(page, live_server_url)
+    send(page, "Something to copy", "Copy this, please.")
+    copy = page.locator('.message[data-role="assistant"]').get_by_role("button", name="Copy")
+    copy.click()
+    expect(page.locator('.message[data-role="assistant"] [data-action="copy"]')).to_have_attribute(
+        "aria-label", "Copied"
+    )
+    assert page.evaluate("navigator.clipboard.readText()") == "Copy **this**, please."
+
+
 def test_theme_choice_and_shortcuts_help(live_server_url, page, owner):
     log_in(page, live_server_url)
     theme = page.locator("#theme-toggle")
