@@ -83,7 +83,6 @@ export function createSidebar({ els, urls, currentId, monthToDate, next }) {
       pin.append(icon("pin"), element("span", "visually-hidden", " (pinned)"));
       link.append(element("span", "conversation-title"), pin);
       const menu = iconButton("more", "More", "conversation-menu-button");
-      menu.setAttribute("aria-haspopup", "true");
       menu.setAttribute("aria-expanded", "false");
       li.append(link, menu);
       items.set(key, li);
