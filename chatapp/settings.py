@@ -143,6 +143,9 @@ ANTHROPIC_TIMEOUT = env.float("ANTHROPIC_TIMEOUT", default=600.0)
 # built-in fake Anthropic API and every page says so.
 CHAT_DEMO_MODE = env.bool("CHAT_DEMO_MODE", default=False)
 CHAT_DEFAULT_MODEL = env.str("CHAT_DEFAULT_MODEL", default="claude-sonnet-5")
+# The model that writes titles; empty: the cheapest Haiku of the catalogue (chat/titles.py).
+CHAT_TITLE_MODEL = env.str("CHAT_TITLE_MODEL", default="")
+CHAT_TITLES = env.bool("CHAT_TITLES", default=True)
 CHAT_DEFAULT_MAX_TOKENS = env.int("CHAT_DEFAULT_MAX_TOKENS", default=4096)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=100_000)
 CHAT_MAX_STOP_SEQUENCES = env.int("CHAT_MAX_STOP_SEQUENCES", default=8)

@@ -89,6 +89,9 @@ def fake_api(fake_server, settings):
     settings.ANTHROPIC_BASE_URL = fake_server.base_url
     settings.ANTHROPIC_API_KEY = "test-key"
     settings.ANTHROPIC_MAX_RETRIES = 0
+    # A title call after a first reply would take the next queued scenario: the tests of
+    # titles turn them on (tests/chat/test_titles.py).
+    settings.CHAT_TITLES = False
     yield fake_server
     fake_server.reset()
 

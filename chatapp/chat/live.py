@@ -22,6 +22,7 @@ from .db import run_settlement
 from .models import Message
 from .outbox import Frame, Outbox, is_stop
 from .services import AcceptedMessage, reply_finalize
+from .titles import title_write
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,12 @@ class LiveReply:
         self.hub = hub
         self.reply: Message = accepted.reply
         self.usage_record = accepted.usage_record
+        # A new conversation's first reply is followed by its title (titles.py).
+        self._question = (
+            accepted.user_message.text
+            if accepted.created_conversation and settings.CHAT_TITLES
+            else None
+        )
         self.conversation_id = accepted.conversation.pk
         self.owner_id = accepted.conversation.owner_id
         self.message_id = accepted.reply.pk
@@ -164,6 +171,14 @@ class LiveReply:
                 )
             )
         self._relay(protocol.message_stop_frame(self.final))
+        if self._question is not None and self.final["status"] == Message.Status.COMPLETE:
+            self.hub.later(
+                title_write(
+                    conversation_id=self.conversation_id,
+                    question=self._question,
+                    answer=message.text,
+                )
+            )
         if self._forwarding is not None:
             await self._forwarding
 
@@ -183,6 +198,13 @@ class Hub:
         self.process_id = uuid.uuid4().hex
         self._channel: str | None = None
         self._listener: asyncio.Task | None = None
+        # Work that follows a reply (its title), kept until done.
+        self._after: set[asyncio.Task] = set()
+
+    def later(self, work) -> None:
+        task = asyncio.create_task(work)
+        self._after.add(task)
+        task.add_done_callback(self._after.discard)
 
     @property
     def cross_process(self) -> bool:
@@ -290,10 +312,12 @@ class Hub:
                 reply.stop()
 
     async def wait_idle(self) -> None:
-        """Waits for every live reply to end (tests and shutdown)."""
-        while self._replies:
+        """Waits for every live reply, and the work that follows them, to end (tests and
+        shutdown)."""
+        while self._replies or self._after:
             await asyncio.gather(
                 *(r.task for r in list(self._replies.values()) if r.task),
+                *self._after,
                 return_exceptions=True,
             )
 

@@ -72,6 +72,7 @@ class UsageRecord(token_columns(models.PositiveIntegerField)):
         """What the call was for; each kind of call that costs money adds its own."""
 
         CHAT = "chat"
+        TITLE = "title"
 
     class Status(models.TextChoices):
         RESERVED = "reserved"

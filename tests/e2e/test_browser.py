@@ -46,6 +46,7 @@ def live_server_url(transactional_db, fake_api):
         "ANTHROPIC_BASE_URL": fake_api.base_url,
         "ANTHROPIC_API_KEY": "test-key",
         "ANTHROPIC_MAX_RETRIES": "0",
+        "CHAT_TITLES": "false",  # a title call would take the scenarios queued for replies
     }
     server = subprocess.Popen(
         [

@@ -1,0 +1,44 @@
+"""One short, non-streaming call to the Messages API (e.g. a conversation's title)."""
+
+from dataclasses import dataclass
+
+import anthropic
+import httpx2
+
+from .client import async_client
+from .stream import ReplyRequest, UpstreamError, rate_limit_headers, upstream_error
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    usage: dict
+    model: str
+    stop_reason: str
+    request_id: str
+    rate_limits: dict
+
+
+async def complete(request: ReplyRequest) -> Completion:
+    """The whole answer at once. Raises UpstreamError for every failure."""
+    client = async_client()
+    try:
+        raw = await client.messages.with_raw_response.create(**request.params())
+    except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
+        raise upstream_error(exc) from exc
+    except TypeError as exc:
+        failure = upstream_error(exc)
+        if failure.code != "not_configured":
+            raise
+        raise failure from exc
+    message = await raw.parse()
+    if not isinstance(message, anthropic.types.Message):
+        raise UpstreamError("upstream_error", "The API answered with something else.")
+    return Completion(
+        text="".join(block.text for block in message.content if block.type == "text"),
+        usage=message.usage.model_dump(exclude_none=True),
+        model=message.model,
+        stop_reason=message.stop_reason or "",
+        request_id=raw.headers.get("request-id", ""),
+        rate_limits=rate_limit_headers(raw),
+    )
