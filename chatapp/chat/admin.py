@@ -6,7 +6,7 @@ from django.utils.text import Truncator
 
 from chatapp.readonly_admin import ReadOnlyAdmin, ReadOnlyAdminMixin
 
-from .models import Conversation, Message
+from .models import Conversation, Feedback, Message
 
 
 class MessageInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -110,3 +110,32 @@ class MessageAdmin(ReadOnlyAdmin):
     @admin.display(description="user", ordering="conversation__owner__username")
     def owner(self, obj):
         return obj.conversation.owner
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(ReadOnlyAdmin):
+    """Users' ratings of replies, to filter by rating, model, user and date."""
+
+    list_display = ["created_at", "rating", "model", "user", "reply_link", "comment_excerpt"]
+    list_filter = [
+        "rating",
+        "message__model",
+        ("user", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+    ]
+    search_fields = ["user__username", "comment"]
+    date_hierarchy = "created_at"
+    list_select_related = ["user", "message"]
+
+    @admin.display(description="model", ordering="message__model")
+    def model(self, obj):
+        return obj.message.model
+
+    @admin.display(description="reply")
+    def reply_link(self, obj):
+        url = reverse("admin:chat_message_change", args=[obj.message_id])
+        return format_html('<a href="{}">#{}</a>', url, obj.message_id)
+
+    @admin.display(description="comment")
+    def comment_excerpt(self, obj):
+        return Truncator(obj.comment).chars(120) or "—"

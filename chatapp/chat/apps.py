@@ -14,7 +14,7 @@ class ChatConfig(AppConfig):
         from chatapp.usage.services import usage_conversation_deleted
 
         from .models import Conversation
-        from .selectors import conversation_titles
+        from .selectors import conversation_titles, ratings_by_model
 
         # However a conversation is deleted (its page, the admin, the ORM), its calls stay
         # in the ledger without pointing at it.
@@ -29,4 +29,5 @@ class ChatConfig(AppConfig):
             titles=conversation_titles,
             conversation_link=lambda pk: reverse("admin:chat_conversation_change", args=[pk]),
             message_link=lambda pk: reverse("admin:chat_message_change", args=[pk]),
+            ratings=ratings_by_model,
         )

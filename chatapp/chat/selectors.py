@@ -10,7 +10,7 @@ from django.contrib.postgres.search import (
     SearchVector,
 )
 from django.db import connection
-from django.db.models import Q, QuerySet, Subquery
+from django.db.models import Count, Q, QuerySet, Subquery
 from django.utils.html import escape
 
 from chatapp.usage.selectors import records_by_message
@@ -318,3 +318,22 @@ def conversation_export(*, conversation: Conversation) -> dict:
             for m in messages
         ],
     }
+
+
+def ratings_by_model(
+    *, start_at, end_at, user_id: int | None = None, conversation_id: int | None = None
+) -> dict[str, tuple[int, int]]:
+    """(thumbs down, all ratings) per model of the replies made in [start_at, end_at)."""
+    ratings = Feedback.objects.filter(
+        message__created_at__gte=start_at, message__created_at__lt=end_at
+    )
+    if user_id is not None:
+        ratings = ratings.filter(message__conversation__owner_id=user_id)
+    if conversation_id is not None:
+        ratings = ratings.filter(message__conversation_id=conversation_id)
+    rows = (
+        ratings.values("message__model")
+        .annotate(down=Count("id", filter=Q(rating=Feedback.Rating.DOWN)), rated=Count("id"))
+        .order_by()
+    )
+    return {row["message__model"]: (row["down"], row["rated"]) for row in rows}

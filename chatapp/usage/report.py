@@ -14,7 +14,7 @@ from django.core.paginator import Paginator
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from . import selectors
+from . import selectors, subjects
 from .pricing import TOKEN_FIELDS, TokenUsage
 from .selectors import Latency, Scope
 from .subjects import message_link
@@ -171,6 +171,13 @@ class ModelLine:
     model: str
     sums: Sums
     latency: Latency | None
+    # (thumbs down, all ratings) of the model's replies.
+    ratings: tuple[int, int] = (0, 0)
+
+    @property
+    def thumbs_down(self) -> str:
+        down, rated = self.ratings
+        return f"{percent(down / rated)} of {rated}" if rated else "—"
 
     @property
     def median(self) -> str:
@@ -204,7 +211,14 @@ class Summary:
         ]
 
     @classmethod
-    def from_rows(cls, rows: list[dict], latency: dict[str, Latency], days) -> "Summary":
+    def from_rows(
+        cls,
+        rows: list[dict],
+        latency: dict[str, Latency],
+        days,
+        ratings: dict[str, tuple[int, int]] | None = None,
+    ) -> "Summary":
+        ratings = ratings or {}
         totals = Sums()
         by_model: dict[str, Sums] = {}
         by_day = {day: Sums() for day in days}
@@ -229,7 +243,9 @@ class Summary:
         }
         return cls(
             totals=totals,
-            by_model=[ModelLine(m, by_model[m], latency.get(m)) for m in models],
+            by_model=[
+                ModelLine(m, by_model[m], latency.get(m), ratings.get(m, (0, 0))) for m in models
+            ],
             by_day=list(by_day.items()),
             unpriced_models=[
                 (m, by_model[m].unpriced_requests)
@@ -241,7 +257,8 @@ class Summary:
 
 
 def summary(*, period: Period, scope: Scope) -> Summary:
-    """Two queries: the sums by day and model, and the latency percentiles."""
+    """Three queries: the sums by day and model, the latency percentiles, and the
+    replies' ratings."""
     if scope.one_conversation:
         rows = selectors.conversation_usage_by_day_and_model(
             scope=scope, start_at=period.start_at, end_at=period.end_at
@@ -253,7 +270,15 @@ def summary(*, period: Period, scope: Scope) -> Summary:
     latency = selectors.time_to_first_token_by_model(
         scope=scope, start_at=period.start_at, end_at=period.end_at
     )
-    return Summary.from_rows(rows, latency, period.days)
+    ratings = {}
+    if not (scope.one_conversation and scope.conversation_id is None):  # replies all have one
+        ratings = subjects.ratings_by_model(
+            start_at=period.start_at,
+            end_at=period.end_at,
+            user_id=scope.user_id,
+            conversation_id=scope.conversation_id,
+        )
+    return Summary.from_rows(rows, latency, period.days, ratings)
 
 
 # --- formatting -------------------------------------------------------------------------

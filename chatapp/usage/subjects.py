@@ -13,6 +13,9 @@ from dataclasses import dataclass
 TitleLookup = Callable[[int, Iterable[int]], dict[int, str]]
 # id -> the URL of the conversation's or the message's staff page.
 Link = Callable[[int], str]
+# (start_at, end_at, user id or None, conversation id or None) ->
+# {model: (thumbs-down ratings, all ratings)} of the replies made in that range.
+RatingCounts = Callable[..., dict[str, tuple[int, int]]]
 
 
 @dataclass
@@ -20,15 +23,19 @@ class _Registry:
     titles: TitleLookup = lambda user_id, ids: {}
     conversation_link: Link = lambda conversation_id: ""
     message_link: Link = lambda message_id: ""
+    ratings: RatingCounts = lambda **scope: {}
 
 
 _registry = _Registry()
 
 
-def register(*, titles: TitleLookup, conversation_link: Link, message_link: Link) -> None:
+def register(
+    *, titles: TitleLookup, conversation_link: Link, message_link: Link, ratings: RatingCounts
+) -> None:
     _registry.titles = titles
     _registry.conversation_link = conversation_link
     _registry.message_link = message_link
+    _registry.ratings = ratings
 
 
 @dataclass(frozen=True)
@@ -58,3 +65,12 @@ def conversation_labels(*, user_id: int, ids: Iterable[int]) -> dict[int, Conver
 
 def message_link(message_id: int) -> str:
     return _registry.message_link(message_id)
+
+
+def ratings_by_model(
+    *, start_at, end_at, user_id: int | None = None, conversation_id: int | None = None
+) -> dict[str, tuple[int, int]]:
+    """How the users rated the replies of each model: (thumbs down, all ratings)."""
+    return _registry.ratings(
+        start_at=start_at, end_at=end_at, user_id=user_id, conversation_id=conversation_id
+    )

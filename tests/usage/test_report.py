@@ -512,4 +512,4 @@ def test_the_report_costs_the_same_queries_for_3_or_30_users(client, staff, make
         spend(first.user, conversation=first_chat, message=reply_in(first_chat))
     large = [queries_for(client, {**level, **extra}) for level in levels]
     assert small == large
-    assert max(large) <= 8
+    assert max(large) <= 9  # 8, and one for the replies' ratings per model
