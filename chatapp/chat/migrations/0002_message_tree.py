@@ -35,7 +35,7 @@ def search_index_create(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(
             f"CREATE INDEX {SEARCH_INDEX} ON chat_message "
-            "USING gin (to_tsvector('english'::regconfig, search_text))"
+            "USING gin (to_tsvector('english'::regconfig, COALESCE(search_text, ''::text)))"
         )
 
 
