@@ -64,9 +64,18 @@ class ConversationSettingsForm(forms.ModelForm):
         return data
 
     def save(self, commit=True):
-        if "title" in self.changed_data:
-            self.instance.title_set_by_user = True  # never replaced by a generated title
-        return super().save(commit)
+        """Writes the fields that changed, and not `updated_at`: a rename or a pin is not
+        activity, and does not move the conversation up the list."""
+        conversation = super().save(commit=False)
+        changed = list(self.changed_data)
+        if "title" in changed:
+            conversation.title_set_by_user = True  # never replaced by a generated title
+            changed.append("title_set_by_user")
+        if commit and changed:
+            Conversation.objects.filter(pk=conversation.pk).update(
+                **{name: getattr(conversation, name) for name in changed}
+            )
+        return conversation
 
     @classmethod
     def partial(cls, data, *, instance: Conversation) -> "ConversationSettingsForm":

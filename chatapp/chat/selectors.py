@@ -251,10 +251,12 @@ def _search_postgres(*, user, query: str) -> list[tuple[int, str, str]]:
         .order_by("-rank")[:SEARCH_RESULTS]
         .values("conversation_id", "rank", "snippet")
     }
+    title_vector = SearchVector("title", config="english")
     titled = (
         Conversation.objects.filter(owner=user)
-        .annotate(rank=SearchRank(SearchVector("title", config="english"), search))
-        .filter(rank__gt=0)
+        .annotate(title_document=title_vector)
+        .filter(title_document=search)  # a match: ts_rank is never quite 0
+        .annotate(rank=SearchRank(title_vector, search))
         .order_by("-rank")[:SEARCH_RESULTS]
         .values_list("id", "rank")
     )

@@ -68,11 +68,12 @@ def chat(request, conversation_id: int | None = None):
         ),
         "month_to_date": month_to_date(user=request.user).to_dict(),
     }
+    first_page, chat_data["conversations_next"] = selectors.conversation_page(user=request.user)
     return render(
         request,
         "chat/index.html",
         {
-            "conversations": selectors.conversation_list(user=request.user),
+            "conversations": first_page,
             "conversation": conversation,
             "chat_data": chat_data,
         },

@@ -242,3 +242,32 @@ def test_others_conversations_are_404_everywhere(client, stranger, trips):
     assert client.post(reverse("chat:delete", args=[lisbon.pk])).status_code == 404
     lisbon.refresh_from_db()
     assert lisbon.title == "Trip to Lisbon"
+
+
+def test_a_search_that_matches_nothing_finds_nothing(client, owner, trips):
+    client.force_login(owner)
+    assert search(client, "nothing like this at all").json() == {"results": []}
+
+
+def test_renaming_or_pinning_does_not_move_a_conversation_up(client, owner, trips):
+    lisbon, _, _ = trips
+    before = Conversation.objects.get(pk=lisbon.pk).updated_at
+    client.force_login(owner)
+    client.post(settings_url(lisbon), {"title": "Lisbon food", "pinned": "true"})
+    lisbon.refresh_from_db()
+    assert lisbon.updated_at == before
+    assert (lisbon.title, lisbon.pinned, lisbon.title_set_by_user) == ("Lisbon food", True, True)
+
+
+def test_the_page_holds_the_first_page_of_the_list_and_the_next_cursor(
+    client, owner, monkeypatch
+):
+    monkeypatch.setattr(selectors, "PAGE_SIZE", 2)
+    for n in range(3):
+        conversation_with(owner, f"c{n}", "hi")
+    client.force_login(owner)
+    page = client.get(reverse("chat:index"))
+    assert [c.title for c in page.context["conversations"]] == ["c2", "c1"]
+    cursor = page.context["chat_data"]["conversations_next"]
+    rest = client.get(reverse("chat:conversations"), {"after": cursor})
+    assert [c["title"] for c in rest.json()["conversations"]] == ["c0"]
