@@ -161,6 +161,7 @@ async def test_a_resent_edit_is_not_stored_twice(fake_api, sockets, owner):
         ("an empty edit", "empty_text"),
         ("another user's message", "not_found"),
         ("a message of another conversation", "not_found"),
+        ("a switch to a message of another conversation", "not_found"),
     ],
 )
 async def test_bad_branch_frames_are_refused_and_change_nothing(
@@ -179,12 +180,17 @@ async def test_bad_branch_frames_are_refused_and_change_nothing(
         "an empty edit": edit(conversation_id, question.pk, "   "),
         "another user's message": regenerate(theirs_frames[-1]["conversation_id"], theirs.pk),
         "a message of another conversation": regenerate(conversation_id, elsewhere.pk),
+        "a switch to a message of another conversation": {
+            "type": "switch",
+            "conversation_id": conversation_id,
+            "message_id": elsewhere.pk,
+        },
     }[frame]
     before = await Message.objects.acount()
     await tab.send_json_to(bad)
     error = await tab.receive_json_from()
     assert error["type"] == "error" and error["code"] == code
-    assert error["client_id"] == bad["client_id"]
+    assert error.get("client_id") == bad.get("client_id")
     assert await Message.objects.acount() == before
     conversation = await Conversation.objects.aget(pk=conversation_id)
     assert conversation.active_leaf_id == second.pk
@@ -209,3 +215,17 @@ async def test_an_edit_while_a_reply_streams_is_busy(fake_api, sockets, owner):
     assert codes == ["busy", "busy"]
     await tab.send_json_to({"type": "stop", "conversation_id": conversation_id})
     await receive_until(tab, "message_stop")
+
+
+async def test_the_conversations_settings_are_what_is_sent(fake_api, sockets, owner):
+    tab = await sockets(owner)
+    fake_api.enqueue({"kind": "reply", "text": "One."}, {"kind": "reply", "text": "Two."})
+    frames, _ = await converse(tab, "Count", system="Be terse.")
+    conversation_id = frames[-1]["conversation_id"]
+    await Conversation.objects.filter(pk=conversation_id).aupdate(
+        stop_sequences=["END", "###"], max_tokens=321
+    )
+    await converse(tab, "Again", conversation_id)
+    body = fake_api.requests[-1]["body"]
+    assert body["stop_sequences"] == ["END", "###"] and body["max_tokens"] == 321
+    assert body["system"] == "Be terse."
