@@ -182,23 +182,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._watch(conversation.pk)
             await self._broadcast(conversation.pk, await self._branch_frame(conversation))
             return
-        if frame.type == "edit":
-            accepted = await run_db(
-                message_edit,
-                user=self.user,
-                conversation_id=frame.conversation_id,
-                message_id=frame.message_id,
-                text=frame.text,
-                client_id=frame.client_id,
-            )
-        else:
-            accepted = await run_db(
-                reply_regenerate,
-                user=self.user,
-                conversation_id=frame.conversation_id,
-                message_id=frame.message_id,
-                client_id=frame.client_id,
-            )
+        service, text = (
+            (message_edit, {"text": frame.text}) if frame.type == "edit" else (reply_regenerate, {})
+        )
+        accepted = await run_db(
+            service,
+            user=self.user,
+            conversation_id=frame.conversation_id,
+            message_id=frame.message_id,
+            client_id=frame.client_id,
+            **text,
+        )
         conversation = accepted.conversation
         await self._watch(conversation.pk)
         branch = await self._branch_frame(conversation, client_id=frame.client_id)

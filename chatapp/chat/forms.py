@@ -58,9 +58,7 @@ class ConversationSettingsForm(forms.ModelForm):
         elif max_tokens and "max_tokens" in self.changed_data:
             cap = usage_policy().max_tokens_cap
             if max_tokens > cap:
-                self.add_error(
-                    "max_tokens", f"The site's limit is {cap:,} tokens per reply."
-                )
+                self.add_error("max_tokens", f"The site's limit is {cap:,} tokens per reply.")
         return data
 
     def save(self, commit=True):

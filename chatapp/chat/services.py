@@ -147,13 +147,16 @@ def _start_reply(
     user,
     conversation: Conversation,
     user_message: Message,
-    history: list[dict],
-    created: bool,
     kind: str,
+    history: list[dict] | None = None,
+    created: bool = False,
     client_id: uuid.UUID | None = None,
 ) -> AcceptedMessage:
     """Stores the empty assistant reply to `user_message`, makes it the end of the active
-    branch, and holds the call's worst-case cost against the user's budget."""
+    branch, and holds the call's worst-case cost against the user's budget. `history`:
+    what is sent upstream, by default the branch ending at `user_message`."""
+    if history is None:
+        history = selectors.upstream_history(conversation=conversation, leaf=user_message)
     reply = sql.insert(
         Message(
             conversation=conversation,
@@ -233,7 +236,7 @@ def message_accept(
         user_message = _insert_user_message(
             conversation, conversation.active_leaf_id, text, client_id
         )
-        history = selectors.upstream_history(conversation=conversation, leaf=user_message)
+        history = None  # the branch ending at the new message
     return _start_reply(
         user=user,
         conversation=conversation,
@@ -254,12 +257,7 @@ def message_edit(
     edited = _message_in(conversation, message_id, Message.Role.USER, "edited")
     user_message = _insert_user_message(conversation, edited.parent_id, text, client_id)
     return _start_reply(
-        user=user,
-        conversation=conversation,
-        user_message=user_message,
-        history=selectors.upstream_history(conversation=conversation, leaf=user_message),
-        created=False,
-        kind="edit",
+        user=user, conversation=conversation, user_message=user_message, kind="edit"
     )
 
 
@@ -278,8 +276,6 @@ def reply_regenerate(
         user=user,
         conversation=conversation,
         user_message=user_message,
-        history=selectors.upstream_history(conversation=conversation, leaf=user_message),
-        created=False,
         kind="regenerate",
         client_id=client_id,
     )

@@ -141,8 +141,10 @@ def search(request):
     query = request.GET.get("q", "").strip()
     if len(query) > SEARCH_QUERY_CHARS:
         return JsonResponse(
-            {"error": f"The search is {len(query):,} characters long; the limit is "
-             f"{SEARCH_QUERY_CHARS}."},
+            {
+                "error": f"The search is {len(query):,} characters long; the limit is "
+                f"{SEARCH_QUERY_CHARS}."
+            },
             status=400,
         )
     if not query:

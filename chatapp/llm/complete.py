@@ -3,10 +3,9 @@
 from dataclasses import dataclass
 
 import anthropic
-import httpx2
 
 from .client import async_client
-from .stream import ReplyRequest, UpstreamError, rate_limit_headers, upstream_error
+from .stream import ReplyRequest, UpstreamError, raise_upstream, rate_limit_headers
 
 
 @dataclass(frozen=True)
@@ -24,13 +23,8 @@ async def complete(request: ReplyRequest) -> Completion:
     client = async_client()
     try:
         raw = await client.messages.with_raw_response.create(**request.params())
-    except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
-        raise upstream_error(exc) from exc
-    except TypeError as exc:
-        failure = upstream_error(exc)
-        if failure.code != "not_configured":
-            raise
-        raise failure from exc
+    except Exception as exc:
+        raise_upstream(exc)
     message = await raw.parse()
     if not isinstance(message, anthropic.types.Message):
         raise UpstreamError("upstream_error", "The API answered with something else.")

@@ -4,6 +4,7 @@ them, and every way it can fail turned into one error with a code and a readable
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import anthropic
 import httpx2
@@ -221,13 +222,19 @@ async def stream_events(request: ReplyRequest, state: ReplyState) -> AsyncIterat
     except anthropic.APIStatusError as exc:
         state.rate_limits = state.rate_limits or rate_limit_headers(exc.response)
         raise upstream_error(exc) from exc
-    except (anthropic.AnthropicError, httpx2.HTTPError) as exc:
+    except Exception as exc:
+        raise_upstream(exc)
+
+
+def raise_upstream(exc: Exception) -> NoReturn:
+    """Raises what the SDK or its HTTP library raised as an UpstreamError; anything else
+    (a bug of ours) as it was."""
+    if isinstance(exc, anthropic.AnthropicError | httpx2.HTTPError):
         raise upstream_error(exc) from exc
-    except TypeError as exc:
-        failure = upstream_error(exc)
-        if failure.code != "not_configured":
-            raise
-        raise failure from exc
+    failure = upstream_error(exc) if isinstance(exc, TypeError) else None
+    if failure is None or failure.code != "not_configured":
+        raise exc
+    raise failure from exc
 
 
 def _stream_error(body: dict, request_id: str) -> UpstreamError:

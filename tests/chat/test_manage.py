@@ -259,9 +259,7 @@ def test_renaming_or_pinning_does_not_move_a_conversation_up(client, owner, trip
     assert (lisbon.title, lisbon.pinned, lisbon.title_set_by_user) == ("Lisbon food", True, True)
 
 
-def test_the_page_holds_the_first_page_of_the_list_and_the_next_cursor(
-    client, owner, monkeypatch
-):
+def test_the_page_holds_the_first_page_of_the_list_and_the_next_cursor(client, owner, monkeypatch):
     monkeypatch.setattr(selectors, "PAGE_SIZE", 2)
     for n in range(3):
         conversation_with(owner, f"c{n}", "hi")

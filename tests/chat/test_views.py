@@ -136,9 +136,7 @@ def test_max_tokens_is_checked_against_the_models_own_limit(
     assert (conversation.model, conversation.max_tokens) == ("claude-haiku-4-5", 8192)
 
 
-def test_the_messages_endpoint_answers_the_page_data_as_json(
-    client, owner, stranger, conversation
-):
+def test_the_messages_endpoint_answers_the_page_data_as_json(client, owner, stranger, conversation):
     url = reverse("chat:messages", args=[conversation.pk])
     assert client.get(url).status_code == 302  # login first
     client.force_login(stranger)

@@ -1,7 +1,7 @@
 # The ledger keeps plain ids of the conversation and message a call was made for, instead
 # of foreign keys into the chat app: usage is the leaf app. The columns and their data
 # stay; only the constraints go (the message id stays unique: one ledger row per reply).
-# The purposes nothing records (title, batch) go until a feature records them.
+# The purposes: chat replies and titles (batch goes until batches are recorded).
 
 from django.db import migrations, models
 
@@ -41,6 +41,8 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="usagerecord",
             name="purpose",
-            field=models.CharField(choices=[("chat", "Chat")], default="chat", max_length=10),
+            field=models.CharField(
+                choices=[("chat", "Chat"), ("title", "Title")], default="chat", max_length=10
+            ),
         ),
     ]
