@@ -134,10 +134,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             logger.exception("chat frame failed")
             self._push(error_frame("internal_error", "The server failed to handle that frame."))
 
+    async def _accept(self, service, **fields):
+        """Runs an accepting service for this user; this tab then shows the conversation."""
+        accepted = await run_db(service, user=self.user, **fields)
+        await self._watch(accepted.conversation.pk)
+        return accepted
+
     async def _user_message(self, frame: UserMessageFrame) -> None:
-        accepted = await run_db(
+        accepted = await self._accept(
             message_accept,
-            user=self.user,
             conversation_id=frame.conversation_id,
             text=frame.text,
             client_id=frame.client_id,
@@ -145,7 +150,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
             system=frame.system,
         )
         conversation = accepted.conversation
-        await self._watch(conversation.pk)
         if accepted.created_conversation or accepted.duplicate:
             self._push(protocol.conversation_frame(conversation, client_id=frame.client_id))
         user_message = protocol.user_message_frame(
@@ -185,16 +189,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         service, text = (
             (message_edit, {"text": frame.text}) if frame.type == "edit" else (reply_regenerate, {})
         )
-        accepted = await run_db(
+        accepted = await self._accept(
             service,
-            user=self.user,
             conversation_id=frame.conversation_id,
             message_id=frame.message_id,
             client_id=frame.client_id,
             **text,
         )
         conversation = accepted.conversation
-        await self._watch(conversation.pk)
         branch = await self._branch_frame(conversation, client_id=frame.client_id)
         if accepted.duplicate:
             self._push(branch)
