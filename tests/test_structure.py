@@ -81,3 +81,22 @@ def test_the_imports_are_read_as_python_reads_them():
     """The checks above would pass vacuously if the import reader missed imports."""
     names = imported(PACKAGE / "chat" / "services.py")
     assert "chatapp.usage.services" in names and "chatapp.chat.models.Conversation" in names
+
+
+def test_the_token_fields_follow_their_one_declaration():
+    """The ledger's token kinds are pricing.TokenUsage's fields; a message's usage is the
+    API's usage block (llm.stream.USAGE_FIELDS)."""
+    from dataclasses import fields
+
+    from chatapp.chat.models import Message
+    from chatapp.llm.stream import USAGE_FIELDS
+    from chatapp.usage.models import UsageDaily, UsageRecord
+    from chatapp.usage.pricing import TOKEN_FIELDS
+    from chatapp.usage.report import Sums
+
+    def columns(model):
+        return {f.name for f in model._meta.fields if f.name.endswith("_tokens")}
+
+    assert columns(UsageRecord) == columns(UsageDaily) == set(TOKEN_FIELDS)
+    assert set(TOKEN_FIELDS) <= {f.name for f in fields(Sums)}
+    assert columns(Message) == set(USAGE_FIELDS) == set(Message().usage)

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from chatapp.llm.stream import USAGE_FIELDS
+
 
 class Conversation(models.Model):
     owner = models.ForeignKey(
@@ -125,12 +127,8 @@ class Message(models.Model):
 
     @property
     def usage(self) -> dict:
-        return {
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cache_creation_input_tokens": self.cache_creation_input_tokens,
-            "cache_read_input_tokens": self.cache_read_input_tokens,
-        }
+        """The API's usage block, as the API names its fields (llm.stream.USAGE_FIELDS)."""
+        return {name: getattr(self, name) for name in USAGE_FIELDS}
 
     def to_dict(self) -> dict:
         """The message object of docs/protocol.md, for pages and socket frames alike."""
