@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "chatapp.chat",
+    "chatapp.llm",
     "chatapp.usage",
 ]
 

@@ -15,6 +15,7 @@ from chatapp.asgi import application
 from chatapp.chat.db import close_all_connections
 from chatapp.chat.live import hub
 from chatapp.fake_anthropic.testing import FakeAnthropicServer
+from chatapp.llm import catalogue
 from chatapp.usage.services import usage_settings_changed
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -56,21 +57,27 @@ def usage_settings_read_afresh():
     """Each test's database starts with its own policy and prices (a rolled-back test
     sends no signal that would clear what the process keeps of them)."""
     usage_settings_changed()
+    catalogue.forget()
     yield
     usage_settings_changed()
+    catalogue.forget()
 
 
 @pytest.fixture(autouse=True)
 def seeded_prices(request):
-    """The price rows the data migration seeds: a transactional test's flush removes them,
-    and the app reads them as it would in production."""
+    """The price and model rows the data migrations seed: a transactional test's flush
+    removes them, and the app reads them as it would in production."""
     for name in ("transactional_db", "db"):
         if name in request.fixturenames:
             request.getfixturevalue(name)
             from django.apps import apps
 
-            seed = importlib.import_module("chatapp.usage.migrations.0002_seed_prices").seed
-            seed(apps, None)
+            for migration in (
+                "chatapp.usage.migrations.0002_seed_prices",
+                "chatapp.llm.migrations.0002_seed_models",
+            ):
+                importlib.import_module(migration).seed(apps, None)
+            catalogue.forget()
             return
 
 

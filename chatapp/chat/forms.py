@@ -1,7 +1,7 @@
 from django import forms
 from django.conf import settings
 
-from chatapp.llm.catalogue import MODELS, MODELS_BY_ID, model_choices
+from chatapp.llm import catalogue
 from chatapp.usage.services import usage_policy
 
 from .models import Conversation, Feedback
@@ -35,10 +35,8 @@ class StopSequencesField(forms.CharField):
 
 
 class ConversationSettingsForm(forms.ModelForm):
-    model = forms.ChoiceField(choices=model_choices)
-    max_tokens = forms.IntegerField(
-        min_value=1, max_value=max(model.max_output_tokens for model in MODELS)
-    )
+    model = forms.ChoiceField(choices=catalogue.model_choices)
+    max_tokens = forms.IntegerField(min_value=1)
     stop_sequences = StopSequencesField(required=False, strip=False)
     pinned = forms.BooleanField(required=False)
 
@@ -46,9 +44,17 @@ class ConversationSettingsForm(forms.ModelForm):
         model = Conversation
         fields = ["title", "pinned", "model", "system_prompt", "max_tokens", "stop_sequences"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        current = self.instance.model
+        if current and not catalogue.is_known_model(current):
+            # A conversation on a model no longer offered can still be renamed or pinned;
+            # choosing that model again is no change.
+            self.fields["model"].choices = [*catalogue.model_choices(), (current, current)]
+
     def clean(self):
         data = super().clean()
-        model = MODELS_BY_ID.get(data.get("model"))
+        model = catalogue.get(data.get("model") or "")
         max_tokens = data.get("max_tokens")
         if model and max_tokens and max_tokens > model.max_output_tokens:
             self.add_error(

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from chatapp import sql
 from chatapp.errors import AppError
+from chatapp.llm import catalogue
 from chatapp.llm.stream import ReplyRequest, ReplyState, UpstreamError
 from chatapp.usage.models import UsageRecord
 from chatapp.usage.services import (
@@ -220,11 +221,13 @@ def message_accept(
     reply that will answer it, in one transaction."""
     created = conversation_id is None
     if created:
+        if model is not None and not catalogue.is_known_model(model):
+            raise ChatError("invalid_field", f"Unknown model {model!r}.")
         conversation = sql.insert(
             Conversation(
                 owner=user,
                 title=title_from_text(text),
-                model=model or settings.CHAT_DEFAULT_MODEL,
+                model=model or catalogue.default_model_id(),
                 system_prompt=system or "",
                 max_tokens=settings.CHAT_DEFAULT_MAX_TOKENS,
             )

@@ -14,7 +14,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
-from chatapp.llm.catalogue import MODELS
+from chatapp.llm import catalogue
 from chatapp.llm.complete import complete
 from chatapp.llm.stream import ReplyRequest, UpstreamError
 from chatapp.usage.models import UsageRecord
@@ -44,7 +44,8 @@ def title_model() -> str:
     """CHAT_TITLE_MODEL, or the cheapest Haiku of the catalogue by today's prices."""
     if settings.CHAT_TITLE_MODEL:
         return settings.CHAT_TITLE_MODEL
-    haikus = [model.id for model in MODELS if "haiku" in model.id] or [m.id for m in MODELS]
+    offered = catalogue.offered()
+    haikus = [m.id for m in offered if m.line == "haiku"] or [m.id for m in offered]
 
     def output_price(model_id: str):
         price = price_for(model_id)

@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
 
-from chatapp.llm.catalogue import MODELS
+from chatapp.llm import catalogue
 from chatapp.routing import CHAT_SOCKET_PATH
 from chatapp.usage.services import month_to_date
 
@@ -59,8 +59,8 @@ def chat(request, conversation_id: int | None = None):
         conversation = _owned_or_404(request, conversation_id)
         chat_data = _conversation_data(conversation)
     chat_data |= {
-        "models": [{"id": m.id, "label": m.label} for m in MODELS],
-        "default_model": settings.CHAT_DEFAULT_MODEL,
+        "models": [m.to_dict() for m in catalogue.offered()],
+        "default_model": catalogue.default_model_id(),
         "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         "urls": _urls(),
         "settings_url": (

@@ -31,7 +31,6 @@ from django.utils import timezone
 
 from .models import (
     MONEY,
-    ModelPrice,
     UpstreamRateLimit,
     UsageDaily,
     UsageRecord,
@@ -334,18 +333,17 @@ def conversation_of_user(*, user_id: int, conversation_id: int) -> ConversationL
 def unpriced_models_since(*, day: dt.date) -> list[dict]:
     """Models whose calls since `day` had no price (their costs are not counted), with the
     number of such calls and whether the model has a price today."""
-    today = timezone.localdate()
-    return list(
+    from .services import price_for  # the services read the selectors' models only
+
+    rows = list(
         UsageDaily.objects.filter(day__gte=day, unpriced_requests__gt=0)
         .values("model")
-        .annotate(
-            calls=Sum("unpriced_requests"),
-            priced_now=Exists(
-                ModelPrice.objects.filter(model=OuterRef("model"), effective_from__lte=today)
-            ),
-        )
+        .annotate(calls=Sum("unpriced_requests"))
         .order_by("model")
     )
+    for row in rows:  # a few models at most; a snapshot is priced by its alias's row too
+        row["priced_now"] = price_for(row["model"]) is not None
+    return rows
 
 
 def price_use_counts(price_ids) -> dict[int, int]:

@@ -3,6 +3,7 @@ call that can cost money goes through `usage_reserve` before it is made and `usa
 once it has ended: the one road into the ledger, whatever made the call."""
 
 import datetime as dt
+import re
 import time
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
@@ -72,16 +73,32 @@ def usage_policy() -> UsagePolicy:
     return _cached("policy", UsagePolicy.current)
 
 
+_SNAPSHOT = re.compile(r"^(?P<alias>.+)-(?P<date>\d{8})$")
+
+
+def model_alias(model: str) -> str:
+    """A dated snapshot's alias (`claude-haiku-4-5-20251001` → `claude-haiku-4-5`); an
+    alias or any other id is its own."""
+    match = _SNAPSHOT.match(model)
+    return match["alias"] if match else model
+
+
 def price_for(model: str, when: dt.datetime | None = None) -> ModelPrice | None:
+    """The price of a model on a day: its own row, else its alias's (a price entered for
+    `claude-haiku-4-5` covers every snapshot of it)."""
     day = timezone.localdate(when or timezone.now())
-    return _cached(
-        ("price", model, day),
-        lambda: (
-            ModelPrice.objects.filter(model=model, effective_from__lte=day)
-            .order_by("-effective_from")
-            .first()
-        ),
-    )
+
+    def load():
+        names = list(dict.fromkeys((model, model_alias(model))))
+        rows = ModelPrice.objects.filter(model__in=names, effective_from__lte=day).order_by(
+            "-effective_from"
+        )
+        by_name = {}
+        for row in rows:
+            by_name.setdefault(row.model, row)
+        return next((by_name[name] for name in names if name in by_name), None)
+
+    return _cached(("price", model, day), load)
 
 
 def month_start(now: dt.datetime | None = None) -> dt.datetime:

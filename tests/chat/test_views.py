@@ -6,9 +6,8 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from chatapp.chat import forms
 from chatapp.chat.models import Conversation, Message
-from chatapp.llm.catalogue import ModelInfo
+from chatapp.llm.models import ClaudeModel
 
 
 @pytest.fixture
@@ -120,11 +119,8 @@ def test_settings_errors_are_form_errors(client, owner, conversation):
     assert conversation.model == "claude-sonnet-5"
 
 
-def test_max_tokens_is_checked_against_the_models_own_limit(
-    client, owner, conversation, monkeypatch
-):
-    small = ModelInfo("claude-haiku-4-5", "Claude Haiku 4.5", 8192)
-    monkeypatch.setitem(forms.MODELS_BY_ID, small.id, small)
+def test_max_tokens_is_checked_against_the_models_own_limit(client, owner, conversation):
+    ClaudeModel.objects.filter(pk="claude-haiku-4-5").update(max_tokens=8192)
     client.force_login(owner)
     url = reverse("chat:settings", args=[conversation.pk])
     refused = client.post(url, {"model": "claude-haiku-4-5", "max_tokens": "9000"})
