@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,6 +116,11 @@ def serve(host: str, port: int) -> None:
         )
     else:
         say(f"using the Anthropic API at {env.get('ANTHROPIC_BASE_URL') or 'api.anthropic.com'}")
+    if fake is not None:
+        deadline = time.monotonic() + 10
+        while not port_open(fake_port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    sync_models(env)
     print(f"\nOpen http://{host}:{port}/ (Ctrl+C stops the server)\n", flush=True)
     server = subprocess.Popen(
         [str(VENV_PYTHON), "-m", "daphne", "-b", host, "-p", str(port), "chatapp.asgi:application"],
@@ -133,6 +139,16 @@ def serve(host: str, port: int) -> None:
 
 
 # --- test --------------------------------------------------------------------------------
+
+
+def sync_models(env) -> None:
+    """The model list from the Models API (in demo mode, the fake's); when the API cannot
+    be reached the app still starts, on the list it has, and the admin says so."""
+    result = subprocess.run(
+        [str(VENV_PYTHON), "manage.py", "sync_models"], cwd=ROOT, env=env, check=False
+    )
+    if result.returncode != 0:
+        say("the model list could not be synced: the app starts on the list it has")
 
 
 def ensure_chromium(ci: bool) -> None:

@@ -1,0 +1,87 @@
+"""The catalogue from the Models API: every page of `GET /v1/models`, saved into
+ClaudeModel. A model the API no longer lists is kept (conversations name it) but never
+offered again; the admin's choices (visible, default) survive every sync."""
+
+from dataclasses import dataclass
+
+from asgiref.sync import async_to_sync
+from django.db import transaction
+from django.utils import timezone
+
+from .client import async_client
+from .models import ClaudeModel
+from .stream import raise_upstream
+
+
+async def models_fetch() -> list[dict]:
+    """Every model the API lists, as JSON objects (the SDK pages through them)."""
+    listed = []
+    try:
+        async for model in async_client().models.list(limit=100):
+            listed.append(model.model_dump(mode="json"))
+    except Exception as exc:
+        raise_upstream(exc)
+    return listed
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    listed: int
+    added: int
+    unlisted: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.listed} models listed by the API ({self.added} new); "
+            f"{self.unlisted} no longer listed"
+        )
+
+
+@transaction.atomic
+def models_save(listed: list[dict]) -> SyncResult:
+    now = timezone.now()
+    known = {row.id: row for row in ClaudeModel.objects.select_for_update()}
+    added = 0
+    for data in listed:
+        row = known.get(data["id"]) or ClaudeModel(id=data["id"])
+        added += row._state.adding
+        row.display_name = data.get("display_name") or data["id"]
+        row.released_at = data.get("created_at")
+        row.lifecycle = data.get("lifecycle") or ClaudeModel.Lifecycle.ACTIVE
+        row.deprecated_at = data.get("deprecated_at")
+        row.retires_at = data.get("retires_at")
+        row.line = data.get("line") or ""
+        row.max_input_tokens = data.get("max_input_tokens")
+        row.max_tokens = data.get("max_tokens")
+        row.capabilities = data.get("capabilities") or {}
+        row.listed = True
+        row.synced_at = now
+        row.save()
+    ids = {data["id"] for data in listed}
+    gone = [row for row in known.values() if row.id not in ids and row.listed]
+    for row in gone:
+        row.listed = False
+        row.save(update_fields=["listed"])
+    _keep_a_default(gone)
+    return SyncResult(listed=len(listed), added=added, unlisted=len(gone))
+
+
+def _keep_a_default(gone: list[ClaudeModel]) -> None:
+    """A default the API no longer lists passes to its newest snapshot, if any."""
+    for row in gone:
+        if not row.is_default:
+            continue
+        successor = (
+            ClaudeModel.objects.filter(id__startswith=f"{row.id}-", listed=True)
+            .exclude(lifecycle=ClaudeModel.Lifecycle.RETIRED)
+            .order_by("-id")
+            .first()
+        )
+        if successor is not None:
+            ClaudeModel.objects.filter(pk=row.pk).update(is_default=False)
+            ClaudeModel.objects.filter(pk=successor.pk).update(is_default=True)
+
+
+def models_sync() -> SyncResult:
+    """Fetches and saves the catalogue (from sync code: the command, the admin)."""
+    return models_save(async_to_sync(models_fetch)())

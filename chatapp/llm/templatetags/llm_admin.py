@@ -1,0 +1,16 @@
+from django import template
+
+from chatapp.llm import catalogue
+
+register = template.Library()
+
+
+@register.inclusion_tag("admin/llm/catalogue_notice.html")
+def catalogue_notice():
+    """The admin index's word on the model list: never synced from the Models API (the
+    built-in list is in use), or empty."""
+    known = catalogue.models()
+    return {
+        "synced": any(model.synced for model in known),
+        "offered": len(catalogue.offered()),
+    }
