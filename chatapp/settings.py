@@ -147,6 +147,11 @@ CHAT_DEFAULT_MODEL = env.str("CHAT_DEFAULT_MODEL", default="claude-sonnet-5")
 # The model that writes titles; empty: the cheapest Haiku of the catalogue (chat/titles.py).
 CHAT_TITLE_MODEL = env.str("CHAT_TITLE_MODEL", default="")
 CHAT_TITLES = env.bool("CHAT_TITLES", default=True)
+# Prompt caching of every request's prefix, and the cache's lifetime ("5m" or "1h").
+CHAT_PROMPT_CACHING = env.bool("CHAT_PROMPT_CACHING", default=True)
+CHAT_CACHE_TTL = env.str("CHAT_CACHE_TTL", default="5m")
+if CHAT_CACHE_TTL not in ("5m", "1h"):
+    raise ImproperlyConfigured(f"CHAT_CACHE_TTL is 5m or 1h, not {CHAT_CACHE_TTL!r}.")
 CHAT_DEFAULT_MAX_TOKENS = env.int("CHAT_DEFAULT_MAX_TOKENS", default=4096)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=100_000)
 CHAT_MAX_STOP_SEQUENCES = env.int("CHAT_MAX_STOP_SEQUENCES", default=8)

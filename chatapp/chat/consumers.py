@@ -148,6 +148,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             client_id=frame.client_id,
             model=frame.model,
             system=frame.system,
+            thinking=frame.thinking,
+            effort=frame.effort,
         )
         conversation = accepted.conversation
         if accepted.created_conversation or accepted.duplicate:

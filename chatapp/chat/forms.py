@@ -39,10 +39,24 @@ class ConversationSettingsForm(forms.ModelForm):
     max_tokens = forms.IntegerField(min_value=1)
     stop_sequences = StopSequencesField(required=False, strip=False)
     pinned = forms.BooleanField(required=False)
+    thinking = forms.BooleanField(required=False)
+    effort = forms.ChoiceField(
+        choices=[("", "the model's default"), *((e, e) for e in catalogue.EFFORT_LEVELS)],
+        required=False,
+    )
 
     class Meta:
         model = Conversation
-        fields = ["title", "pinned", "model", "system_prompt", "max_tokens", "stop_sequences"]
+        fields = [
+            "title",
+            "pinned",
+            "model",
+            "system_prompt",
+            "max_tokens",
+            "stop_sequences",
+            "thinking",
+            "effort",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -56,6 +70,16 @@ class ConversationSettingsForm(forms.ModelForm):
         data = super().clean()
         model = catalogue.get(data.get("model") or "")
         max_tokens = data.get("max_tokens")
+        if model and data.get("thinking"):
+            try:
+                model.thinking_param(max_tokens or 0)
+            except ValueError as exc:
+                self.add_error("thinking", str(exc))
+        if model and data.get("effort"):
+            try:
+                model.check_effort(data["effort"])
+            except ValueError as exc:
+                self.add_error("effort", str(exc))
         if model and max_tokens and max_tokens > model.max_output_tokens:
             self.add_error(
                 "max_tokens",

@@ -17,6 +17,10 @@ class Conversation(models.Model):
     system_prompt = models.TextField(blank=True)
     max_tokens = models.PositiveIntegerField()
     stop_sequences = models.JSONField(default=list, blank=True)
+    # Extended thinking, and the effort level (empty: the model's default), where the
+    # model supports them (llm.catalogue).
+    thinking = models.BooleanField(default=False)
+    effort = models.CharField(max_length=10, blank=True)
     # The last message of the branch shown; the active branch is the path from the first
     # message to it (messages form a tree: edits and regenerations are siblings).
     active_leaf = models.ForeignKey(
@@ -45,6 +49,8 @@ class Conversation(models.Model):
             "system_prompt": self.system_prompt,
             "max_tokens": self.max_tokens,
             "stop_sequences": self.stop_sequences,
+            "thinking": self.thinking,
+            "effort": self.effort,
             "pinned": self.pinned,
             "active_leaf_id": self.active_leaf_id,
             "updated_at": self.updated_at.isoformat() if self.updated_at else None,

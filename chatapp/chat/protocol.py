@@ -31,6 +31,8 @@ class UserMessageFrame:
     client_id: uuid.UUID
     model: str | None
     system: str | None
+    thinking: bool | None = None
+    effort: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,17 @@ def _user_message(data: dict) -> UserMessageFrame:
         raise FrameError(
             "invalid_field", "system must be a string.", conversation_id=conversation_id
         )
-    return UserMessageFrame(conversation_id, text, client_id, model, system)
+    thinking = data.get("thinking")
+    if thinking is not None and not isinstance(thinking, bool):
+        raise FrameError(
+            "invalid_field", "thinking must be true or false.", conversation_id=conversation_id
+        )
+    effort = data.get("effort")
+    if effort is not None and not isinstance(effort, str):
+        raise FrameError(
+            "invalid_field", "effort must be a level name.", conversation_id=conversation_id
+        )
+    return UserMessageFrame(conversation_id, text, client_id, model, system, thinking, effort)
 
 
 def _conversation_id(data: dict, *, required: bool) -> int | None:

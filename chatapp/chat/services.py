@@ -171,13 +171,7 @@ def _start_reply(
     conversation.active_leaf = reply
     sql.update(conversation, ("active_leaf", "updated_at"))
     policy = usage_policy()
-    request = ReplyRequest(
-        model=conversation.model,
-        max_tokens=min(conversation.max_tokens, policy.max_tokens_cap),
-        system=conversation.system_prompt,
-        messages=history,
-        stop_sequences=tuple(conversation.stop_sequences),
-    )
+    request = _reply_request(conversation, history, policy)
     try:
         record = usage_reserve(
             user=user,
@@ -207,6 +201,34 @@ def _start_reply(
     )
 
 
+def _reply_request(conversation: Conversation, history: list[dict], policy) -> ReplyRequest:
+    """What is sent upstream: only what the model takes (the catalogue's capabilities),
+    never a parameter it would refuse."""
+    model = catalogue.get(conversation.model)
+    if model is None or not model.offered:
+        raise ChatError(
+            "model_unavailable",
+            f"{conversation.model} is no longer offered: pick another model for this "
+            "conversation in its settings.",
+        )
+    max_tokens = min(conversation.max_tokens, policy.max_tokens_cap, model.max_output_tokens)
+    try:
+        thinking = model.thinking_param(max_tokens) if conversation.thinking else None
+        model.check_effort(conversation.effort)
+    except ValueError as exc:
+        raise ChatError("invalid_field", str(exc)) from exc
+    return ReplyRequest(
+        model=conversation.model,
+        max_tokens=max_tokens,
+        system=conversation.system_prompt,
+        messages=history,
+        stop_sequences=tuple(conversation.stop_sequences),
+        thinking=thinking,
+        effort=conversation.effort,
+        cache_ttl=settings.CHAT_CACHE_TTL if settings.CHAT_PROMPT_CACHING else "",
+    )
+
+
 @_idempotent
 def message_accept(
     *,
@@ -216,6 +238,8 @@ def message_accept(
     client_id: uuid.UUID,
     model: str | None = None,
     system: str | None = None,
+    thinking: bool | None = None,
+    effort: str | None = None,
 ) -> AcceptedMessage:
     """Stores a user's message at the end of the active branch and the empty assistant
     reply that will answer it, in one transaction."""
@@ -230,6 +254,8 @@ def message_accept(
                 model=model or catalogue.default_model_id(),
                 system_prompt=system or "",
                 max_tokens=settings.CHAT_DEFAULT_MAX_TOKENS,
+                thinking=bool(thinking),
+                effort=effort or "",
             )
         )
         user_message = _insert_user_message(conversation, None, text, client_id)

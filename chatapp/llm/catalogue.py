@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 EFFORT_LEVELS = ("low", "medium", "high", "xhigh", "max")
+MIN_THINKING_BUDGET = 1024  # the API's least `budget_tokens`
 _SNAPSHOT = re.compile(r"^(?P<alias>.+)-\d{8}$")
 
 
@@ -64,6 +65,30 @@ class ModelInfo:
         if not effort.get("supported"):
             return ()
         return tuple(level for level in EFFORT_LEVELS if _supported(effort.get(level)))
+
+    def thinking_param(self, max_tokens: int) -> dict:
+        """The `thinking` the model takes: adaptive where it can (with its text shown),
+        else a budget below `max_tokens`. ValueError, with a sentence, where it cannot."""
+        if "adaptive" in self.thinking_types:
+            return {"type": "adaptive", "display": "summarized"}
+        if "enabled" in self.thinking_types:
+            if max_tokens <= MIN_THINKING_BUDGET:
+                raise ValueError(
+                    f"Thinking on {self.label} needs max_tokens above {MIN_THINKING_BUDGET:,}."
+                )
+            budget = max(MIN_THINKING_BUDGET, min(max_tokens // 2, max_tokens - 1))
+            return {"type": "enabled", "budget_tokens": budget}
+        raise ValueError(f"{self.label} does not think before answering.")
+
+    def check_effort(self, effort: str) -> None:
+        """ValueError, with a sentence, for an effort level the model does not take."""
+        if effort and effort not in self.effort_levels:
+            levels = ", ".join(self.effort_levels)
+            raise ValueError(
+                f"{self.label} takes the effort levels {levels}."
+                if levels
+                else f"{self.label} has no effort setting."
+            )
 
     def to_dict(self) -> dict:
         """What the page knows of a model."""

@@ -28,6 +28,11 @@ class ReplyRequest:
     messages: list[dict]
     system: str = ""
     stop_sequences: tuple[str, ...] = ()
+    # {"type": "adaptive"} or {"type": "enabled", "budget_tokens": N}, as the model takes.
+    thinking: dict | None = None
+    effort: str = ""
+    # Prompt caching: the top-level marker's lifetime ("5m", "1h"), or empty for none.
+    cache_ttl: str = ""
 
     def input_tokens_at_most(self) -> int:
         """A bound no tokenizer exceeds: one token per UTF-8 byte of what is sent."""
@@ -40,6 +45,13 @@ class ReplyRequest:
             params["system"] = self.system
         if self.stop_sequences:
             params["stop_sequences"] = list(self.stop_sequences)
+        if self.thinking:
+            params["thinking"] = self.thinking
+        if self.effort:
+            params["output_config"] = {"effort": self.effort}
+        if self.cache_ttl:
+            # Automatic placement on the last cacheable block: turn N+1 reads turn N.
+            params["cache_control"] = {"type": "ephemeral", "ttl": self.cache_ttl}
         return params
 
 
