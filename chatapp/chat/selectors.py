@@ -2,6 +2,7 @@
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.contrib.postgres.search import (
     SearchHeadline,
@@ -13,6 +14,7 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet, Subquery
 from django.utils.html import escape
 
+from chatapp.llm.stream import USAGE_FIELDS
 from chatapp.usage.selectors import records_by_message
 
 from .models import Conversation, Feedback, Message
@@ -128,27 +130,39 @@ def newest_leaf_below(*, conversation: Conversation, message_id: int) -> int:
     return message_id
 
 
-def upstream_history(*, conversation: Conversation, leaf: Message) -> list[dict]:
+@dataclass(frozen=True)
+class UpstreamContext:
+    history: list[dict]
+    # What the API counted of the branch up to its last reply before the leaf (that
+    # reply's input, cache and output tokens); 0 when there is none to go by.
+    tokens_before: int
+
+
+def upstream_context(*, conversation: Conversation, leaf: Message) -> UpstreamContext:
     """The branch ending at `leaf` as the Messages API wants it, and nothing from other
     branches: kept turns in order, assistant turns reduced to the blocks that can be sent
-    back (text, and thinking with its signature). Empty turns (a reply that failed before
-    any text) are left out; the API joins consecutive turns of one role."""
+    back (text, thinking with its signature, redacted thinking as it came). Empty turns (a
+    reply that failed before any text) are left out; the API joins consecutive turns of
+    one role. One query."""
     rows = {
-        pk: (parent_id, role, content, status)
-        for pk, parent_id, role, content, status in conversation.messages.values_list(
-            "id", "parent_id", "role", "content", "status"
+        row[0]: row[1:]
+        for row in conversation.messages.values_list(
+            "id", "parent_id", "role", "content", "status", *USAGE_FIELDS
         )
     }
     path = _path_ids({pk: row[0] for pk, row in rows.items()}, leaf.pk)
     history = []
-    for role, content, status in (rows[pk][1:] for pk in path):
+    tokens_before = 0
+    for _, role, content, status, *usage in (rows[pk] for pk in path):
         if role == Message.Role.ASSISTANT:
             if status == Message.Status.STREAMING:
                 continue
             content = [block for block in content if _can_resend(block)]
+            if status == Message.Status.COMPLETE and any(usage):
+                tokens_before = sum(usage)
         if content:
             history.append({"role": role, "content": content})
-    return history
+    return UpstreamContext(history, tokens_before)
 
 
 def _can_resend(block: dict) -> bool:
@@ -157,7 +171,7 @@ def _can_resend(block: dict) -> bool:
         return bool(block.get("text"))
     if kind == "thinking":
         return bool(block.get("signature"))
-    return False
+    return kind == "redacted_thinking" and bool(block.get("data"))
 
 
 def conversation_streams(*, conversation: Conversation) -> bool:

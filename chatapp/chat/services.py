@@ -2,6 +2,7 @@
 database_sync_to_async by the consumer and directly by views and commands)."""
 
 import functools
+import json
 import uuid
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from django.utils import timezone
 from chatapp import sql
 from chatapp.errors import AppError
 from chatapp.llm import catalogue
+from chatapp.llm.count import input_tokens_counted
 from chatapp.llm.stream import ReplyRequest, ReplyState, UpstreamError
 from chatapp.usage.models import UsageRecord
 from chatapp.usage.services import (
@@ -149,15 +151,16 @@ def _start_reply(
     conversation: Conversation,
     user_message: Message,
     kind: str,
-    history: list[dict] | None = None,
     created: bool = False,
     client_id: uuid.UUID | None = None,
 ) -> AcceptedMessage:
     """Stores the empty assistant reply to `user_message`, makes it the end of the active
-    branch, and holds the call's worst-case cost against the user's budget. `history`:
-    what is sent upstream, by default the branch ending at `user_message`."""
-    if history is None:
-        history = selectors.upstream_history(conversation=conversation, leaf=user_message)
+    branch, and holds the call's worst-case cost against the user's budget. What is sent
+    upstream is the branch ending at `user_message`."""
+    if created:
+        context = selectors.UpstreamContext([{"role": "user", "content": user_message.content}], 0)
+    else:
+        context = selectors.upstream_context(conversation=conversation, leaf=user_message)
     reply = sql.insert(
         Message(
             conversation=conversation,
@@ -171,17 +174,28 @@ def _start_reply(
     conversation.active_leaf = reply
     sql.update(conversation, ("active_leaf", "updated_at"))
     policy = usage_policy()
-    request = _reply_request(conversation, history, policy)
-    try:
-        record = usage_reserve(
+    model, request = _reply_request(conversation, context.history, policy)
+    size = InputSize(request, model, context.tokens_before, user_message)
+
+    def reserve():
+        return usage_reserve(
             user=user,
             policy=policy,
             model=request.model,
             max_tokens=request.max_tokens,
-            input_tokens_at_most=request.input_tokens_at_most(),
+            input_tokens_at_most=size.tokens,
             conversation_id=conversation.pk,
             message_id=reply.pk,
         )
+
+    try:
+        try:
+            record = reserve()
+        except UsageRefused as refused:
+            # A bound near the budget: the exact size may still fit.
+            if refused.code != "budget_exceeded" or not size.count():
+                raise
+            record = reserve()
     except UsageRefused as refused:
         # Nothing is stored: the transaction rolls back, and the tab keeps the text.
         raise ChatError(refused.code, refused.message) from refused
@@ -201,9 +215,51 @@ def _start_reply(
     )
 
 
-def _reply_request(conversation: Conversation, history: list[dict], policy) -> ReplyRequest:
-    """What is sent upstream: only what the model takes (the catalogue's capabilities),
-    never a parameter it would refuse."""
+# A count_tokens round trip is made only when the bound comes this near the window.
+COUNT_MARGIN = 0.9
+
+
+class InputSize:
+    """A request's input tokens, without a round trip on every reply: the branch's size
+    as the API counted it after its last reply, plus a bound for what follows (one token
+    per UTF-8 byte), or a bound of the whole request when there is no reply to go by. It
+    is counted exactly (count_tokens) only near the model's window, or when the bound
+    would not fit the budget; over the window it is refused before any call."""
+
+    def __init__(self, request: ReplyRequest, model, tokens_before: int, leaf: Message):
+        self.request = request
+        self.model = model
+        self.exact = False
+        if tokens_before:
+            added = len(json.dumps(leaf.content, ensure_ascii=False).encode())
+            self.tokens = tokens_before + added + len(request.system.encode())
+        else:
+            self.tokens = request.input_tokens_at_most()
+        window = model.max_input_tokens
+        if window and self.tokens >= COUNT_MARGIN * window and self.count():
+            if self.tokens > window:
+                raise ChatError(
+                    "context_too_long",
+                    f"This conversation is {self.tokens:,} tokens: {self.tokens - window:,} "
+                    f"over {model.label}'s window of {window:,}. Start a new conversation, "
+                    "or pick a model with a larger window.",
+                )
+
+    def count(self) -> bool:
+        """Counts exactly; False when the count fails (the bound stands: chatting is
+        never blocked by a count)."""
+        if self.exact:
+            return False
+        counted = input_tokens_counted(self.request)
+        if counted is None:
+            return False
+        self.tokens, self.exact = counted, True
+        return True
+
+
+def _reply_request(conversation: Conversation, history: list[dict], policy):
+    """The model, and what is sent upstream: only what the model takes (the catalogue's
+    capabilities), never a parameter it would refuse."""
     model = catalogue.get(conversation.model)
     if model is None or not model.offered:
         raise ChatError(
@@ -217,7 +273,7 @@ def _reply_request(conversation: Conversation, history: list[dict], policy) -> R
         model.check_effort(conversation.effort)
     except ValueError as exc:
         raise ChatError("invalid_field", str(exc)) from exc
-    return ReplyRequest(
+    return model, ReplyRequest(
         model=conversation.model,
         max_tokens=max_tokens,
         system=conversation.system_prompt,
@@ -259,18 +315,15 @@ def message_accept(
             )
         )
         user_message = _insert_user_message(conversation, None, text, client_id)
-        history = [{"role": "user", "content": user_message.content}]
     else:
         conversation = _locked_conversation(user=user, conversation_id=conversation_id)
         user_message = _insert_user_message(
             conversation, conversation.active_leaf_id, text, client_id
         )
-        history = None  # the branch ending at the new message
     return _start_reply(
         user=user,
         conversation=conversation,
         user_message=user_message,
-        history=history,
         created=created,
         kind="send",
     )

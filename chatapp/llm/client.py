@@ -32,3 +32,26 @@ def async_client() -> anthropic.AsyncAnthropic:
         )
         per_loop[key] = client
     return client
+
+
+def sync_client() -> anthropic.Anthropic:
+    """The SDK's blocking client, for the rare call made inside a database transaction
+    (count_tokens near the context window); one per configuration."""
+    key = (
+        settings.ANTHROPIC_API_KEY,
+        settings.ANTHROPIC_BASE_URL,
+        settings.ANTHROPIC_MAX_RETRIES,
+        settings.ANTHROPIC_TIMEOUT,
+    )
+    client = _sync_clients.get(key)
+    if client is None:
+        client = _sync_clients[key] = anthropic.Anthropic(
+            api_key=settings.ANTHROPIC_API_KEY or None,
+            base_url=settings.ANTHROPIC_BASE_URL or None,
+            max_retries=settings.ANTHROPIC_MAX_RETRIES,
+            timeout=settings.ANTHROPIC_TIMEOUT,
+        )
+    return client
+
+
+_sync_clients: dict = {}
