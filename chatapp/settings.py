@@ -150,6 +150,8 @@ CHAT_TITLES = env.bool("CHAT_TITLES", default=True)
 # Prompt caching of every request's prefix, and the cache's lifetime ("5m" or "1h").
 CHAT_PROMPT_CACHING = env.bool("CHAT_PROMPT_CACHING", default=True)
 CHAT_CACHE_TTL = env.str("CHAT_CACHE_TTL", default="5m")
+# How many times a reply paused by the API (`pause_turn`) is continued by itself.
+CHAT_PAUSE_TURN_CONTINUES = env.int("CHAT_PAUSE_TURN_CONTINUES", default=3)
 if CHAT_CACHE_TTL not in ("5m", "1h"):
     raise ImproperlyConfigured(f"CHAT_CACHE_TTL is 5m or 1h, not {CHAT_CACHE_TTL!r}.")
 CHAT_DEFAULT_MAX_TOKENS = env.int("CHAT_DEFAULT_MAX_TOKENS", default=4096)

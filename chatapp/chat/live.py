@@ -8,6 +8,7 @@ and costed through the chat services, and its `message_stop` follows.
 """
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -68,7 +69,7 @@ class LiveReply:
             return self.final
         message = self.reply.to_dict()
         message["content"] = self.state.content
-        message["usage"] = dict(self.state.usage)
+        message["usage"] = self.state.total_usage()
         message["model"] = self.state.model
         return message
 
@@ -117,19 +118,37 @@ class LiveReply:
         first_token_ms = None
         status = Message.Status.COMPLETE
         error: UpstreamError | None = None
-        saw_stop = False
+        continued = 0
         try:
-            async for event in stream_events(request, self.state):
-                kind = event.data["type"]
-                if kind == "message_stop":
-                    saw_stop = True  # our own message_stop follows, once the reply is saved
-                    continue
-                if first_token_ms is None and kind == "content_block_delta":
-                    first_token_ms = int((time.monotonic() - started) * 1000)
-                self._relay(event.data, event.json)
-            if not saw_stop:
-                raise UpstreamError(
-                    "upstream_connection", "The API ended the reply before it was finished."
+            while True:
+                saw_stop = False
+                offset = self.state.index_offset
+                async for event in stream_events(request, self.state):
+                    kind = event.data["type"]
+                    if kind == "message_stop":
+                        saw_stop = True  # our own message_stop follows, once it is saved
+                        continue
+                    if first_token_ms is None and kind == "content_block_delta":
+                        first_token_ms = int((time.monotonic() - started) * 1000)
+                    if not offset:
+                        self._relay(event.data, event.json)
+                    elif kind != "message_start":  # a continuation: one reply on the page
+                        if "index" in event.data:
+                            event.data["index"] += offset
+                        self._relay(event.data)
+                if not saw_stop:
+                    raise UpstreamError(
+                        "upstream_connection", "The API ended the reply before it was finished."
+                    )
+                if self.state.stop_reason != "pause_turn":
+                    break
+                if continued >= settings.CHAT_PAUSE_TURN_CONTINUES:
+                    break  # saved as paused: the user may send again to go on
+                continued += 1
+                turn = self.state.continue_turn()
+                request = dataclasses.replace(
+                    request,
+                    messages=[*request.messages, {"role": "assistant", "content": turn}],
                 )
         except asyncio.CancelledError:
             if self._stop_requested:

@@ -86,8 +86,11 @@ class Message(models.Model):
     client_id = models.UUIDField(null=True, blank=True, unique=True, default=None)
     model = models.CharField(max_length=100, blank=True)
     stop_reason = models.CharField(max_length=40, blank=True)
+    stop_sequence = models.CharField(max_length=200, blank=True)
     error_code = models.CharField(max_length=60, blank=True)
     error_message = models.TextField(blank=True)
+    # The API's own error body of a failed reply: staff only (the admin), never a page.
+    error_body = models.JSONField(null=True, blank=True)
     upstream_id = models.CharField(max_length=100, blank=True)
     request_id = models.CharField(max_length=100, blank=True)
     input_tokens = models.PositiveIntegerField(default=0)
@@ -149,6 +152,7 @@ class Message(models.Model):
             "model": self.model,
             "content": self.content,
             "stop_reason": self.stop_reason or None,
+            "stop_sequence": self.stop_sequence or None,
             "error": error,
             "usage": self.usage,
             "created_at": self.created_at.isoformat() if self.created_at else None,

@@ -395,14 +395,17 @@ def reply_finalize(
     reply.content = state.saved_content()
     reply.search_text = reply.text
     reply.stop_reason = state.stop_reason
+    reply.stop_sequence = state.stop_sequence
     reply.upstream_id = state.upstream_id
     reply.request_id = state.request_id or (error.request_id if error else "") or ""
     if state.model:
         reply.model = state.model
-    for name, value in state.usage.items():
+    usage = state.total_usage()
+    for name, value in usage.items():
         setattr(reply, name, value)
     reply.error_code = error.code if error else ""
     reply.error_message = error.message if error else ""
+    reply.error_body = error.body if error else None
     reply.time_to_first_token_ms = time_to_first_token_ms
     reply.duration_ms = duration_ms
     reply.completed_at = timezone.now()
@@ -411,10 +414,12 @@ def reply_finalize(
         "content",
         "search_text",
         "stop_reason",
+        "stop_sequence",
+        "error_body",
         "upstream_id",
         "request_id",
         "model",
-        *state.usage.keys(),
+        *usage.keys(),
         "error_code",
         "error_message",
         "time_to_first_token_ms",
@@ -427,8 +432,8 @@ def reply_finalize(
     if usage_record is not None:
         reply.usage_record = usage_settle(
             record=usage_record,
-            usage=state.usage,
-            cache_creation=state.cache_creation,
+            usage=usage,
+            cache_creation=state.total_cache_creation(),
             status=status,
             served_model=state.model,
             request_id=reply.request_id,

@@ -58,9 +58,11 @@ class ReplyRequest:
 class UpstreamError(AppError):
     """A reply that failed upstream, with a stable code and a message for a person."""
 
-    def __init__(self, code: str, message: str, *, request_id: str | None = None):
+    def __init__(self, code: str, message: str, *, request_id: str | None = None, body=None):
         super().__init__(code, message)
         self.request_id = request_id
+        # The API's own error body, kept for diagnosis by staff.
+        self.body = body
 
 
 _STATUS_CODES = {
@@ -93,7 +95,10 @@ def upstream_error(exc: BaseException) -> UpstreamError:
             exc.status_code, ("upstream_server_error", "The API had an internal error")
         )
         return UpstreamError(
-            code, f"{text} (HTTP {exc.status_code}: {detail})", request_id=exc.request_id
+            code,
+            f"{text} (HTTP {exc.status_code}: {detail})",
+            request_id=exc.request_id,
+            body=exc.body if isinstance(exc.body, dict | list | str) else None,
         )
     if isinstance(exc, anthropic.APITimeoutError):
         return UpstreamError("upstream_timeout", "The API did not answer in time")
@@ -122,14 +127,44 @@ class ReplyState:
     usage: dict = field(default_factory=lambda: dict.fromkeys(USAGE_FIELDS, 0))
     cache_creation: dict = field(default_factory=dict)
     stop_reason: str = ""
+    stop_sequence: str = ""
     upstream_id: str = ""
     model: str = ""
     request_id: str = ""
     rate_limits: dict = field(default_factory=dict)
     _partial_json: dict = field(default_factory=dict)
+    # A turn continued after `pause_turn`: the earlier calls' usage, and where the
+    # continuation's blocks go (its indices start at 0 again).
+    _usage_before: dict = field(default_factory=dict)
+    _cache_creation_before: dict = field(default_factory=dict)
+    index_offset: int = 0
+
+    def continue_turn(self) -> list[dict]:
+        """Ready for the call that continues a paused turn; returns the assistant turn to
+        send back as it is (the API continues from it)."""
+        self._usage_before = self.total_usage()
+        self._cache_creation_before = self.total_cache_creation()
+        self.usage = dict.fromkeys(USAGE_FIELDS, 0)
+        self.cache_creation = {}
+        self.index_offset = len(self.content)
+        return self.saved_content()
+
+    def total_usage(self) -> dict:
+        """Every call of the reply (a paused turn continued is billed per call)."""
+        return {name: self._usage_before.get(name, 0) + self.usage[name] for name in USAGE_FIELDS}
+
+    def total_cache_creation(self) -> dict:
+        """The cache writes by lifetime (ephemeral_5m / 1h), over every call."""
+        before = self._cache_creation_before
+        return {
+            name: before.get(name, 0) + (self.cache_creation.get(name) or 0)
+            for name in {*before, *self.cache_creation}
+        }
 
     def apply(self, event: dict) -> None:
         kind = event["type"]
+        if "index" in event and self.index_offset:
+            event = {**event, "index": event["index"] + self.index_offset}
         if kind == "content_block_delta":
             block = self.content[event["index"]]
             delta = event["delta"]
@@ -162,11 +197,12 @@ class ReplyState:
                     self.content[index]["input"] = {"_unparsed": raw}
         elif kind == "message_start":
             message = event["message"]
-            self.upstream_id = message.get("id", "")
+            self.upstream_id = self.upstream_id or message.get("id", "")
             self.model = message.get("model", "")
             self._merge_usage(message.get("usage"))
         elif kind == "message_delta":
             self.stop_reason = event["delta"].get("stop_reason") or ""
+            self.stop_sequence = event["delta"].get("stop_sequence") or ""
             self._merge_usage(event.get("usage"))
 
     def _merge_usage(self, usage: dict | None) -> None:
@@ -257,4 +293,6 @@ def _stream_error(body: dict, request_id: str) -> UpstreamError:
     if status >= 500:
         code = "upstream_stream_error"
     detail = error.get("message") or error.get("type") or "unknown error"
-    return UpstreamError(code, f"{text} (the reply was cut off: {detail})", request_id=request_id)
+    return UpstreamError(
+        code, f"{text} (the reply was cut off: {detail})", request_id=request_id, body=body
+    )
