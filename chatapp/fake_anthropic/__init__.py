@@ -5,7 +5,13 @@ unchanged: SSE streams, errors, retries, usage. Three uses: the app's tests (eve
 demand), demo mode without an API key (simulated Markdown replies), and benchmarks (many paced
 streams at once).
 
-- ``server.py``: ``build_app(config)``, ``serve(host, port, **defaults)``, the ``MODELS`` catalogue.
+- ``server.py``: ``build_app(config)``, ``serve(host, port, **defaults)``: the HTTP handlers.
+- ``catalogue.py``: the ``MODELS`` catalogue (``ModelInfo``-shaped), aliases, paging, test patches.
+- ``validation.py``: a request checked for shape and against its model's capabilities.
+- ``prompt.py``: the tokenizer and a prompt's blocks in cache order, with their breakpoints.
+- ``caching.py``: the prompt cache by prefix and the clock its TTLs run on.
+- ``thinking.py``: thinking signatures and redacted thinking, checked when sent back.
+- ``replies.py``: a reply's plan (text, thinking, stop reason, usage) and its SSE frames.
 - ``scenarios.py``: the scenario kinds and their JSON form, the demo reply, token splitting.
 - ``testing.py``: ``FakeAnthropicServer``, the server on a background thread.
 - ``recordings/``: real SSE streams from the SDK's own test fixtures (MIT, see SOURCES.md).
@@ -32,8 +38,9 @@ SDK's ``messages.stream`` helper fails on it with ``AttributeError`` (2.13.0); t
 (``messages.create(stream=True)``) reads fine.
 """
 
+from .catalogue import MODELS
 from .scenarios import parse_scenario, parse_scenarios
-from .server import MODELS, FakeConfig, build_app, runner_base_url, serve
+from .server import FakeConfig, build_app, runner_base_url, serve
 
 __all__ = [
     "MODELS",

@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 
 RECORDINGS_DIR = Path(__file__).resolve().parent / "recordings"
 
+# The stop reasons the SDK knows. A scenario may send any other lowercase word too, to test
+# that the app copes with a value added after it was written.
 STOP_REASONS = (
     "end_turn",
     "max_tokens",
@@ -28,6 +30,7 @@ STOP_REASONS = (
     "refusal",
     "model_context_window_exceeded",
 )
+_STOP_REASON_RE = re.compile(r"[a-z][a-z_]*")
 
 # error type -> (HTTP status, the message the real API tends to send)
 ERROR_TYPES: dict[str, tuple[int, str]] = {
@@ -93,16 +96,23 @@ class Scenario:
 
 @dataclass(frozen=True, kw_only=True)
 class ReplyScenario(Scenario):
-    """A normal reply. Neither ``text`` nor ``tokens``: the server's default reply."""
+    """A normal reply. Neither ``text`` nor ``tokens``: the server's default reply.
+
+    ``thinking`` and ``redacted_thinking`` only matter when the request asks for thinking.
+    ``continuation`` is the text that finishes a ``pause_turn`` reply once it is sent back."""
 
     kind: ClassVar[str] = "reply"
     text: str | None = None
     tokens: int | None = None
     thinking: str | None = None
+    redacted_thinking: bool | None = None
     chunk: int = 1
     token_delay: float | None = None
     first_token_delay: float | None = None
     stop_reason: str | None = None
+    stop_sequence: str | None = None
+    stop_details: Mapping[str, Any] | None = None
+    continuation: str | None = None
     usage: Mapping[str, Any] | None = None
 
 
@@ -190,9 +200,15 @@ class _Reader:
         value = json.dumps(self.data[name]) if name in self.data else "nothing"
         return ValueError(f"{self.kind} scenario: '{name}' must be {expected}, got {value}")
 
-    def string(self, name: str, *, non_empty: bool = False) -> str | None:
-        if name not in self.data or self.data[name] is None:
+    def _absent(self, name: str) -> bool:
+        """Whether the field is missing or null (a null one is dropped, as if missing)."""
+        if self.data.get(name) is None:
             self.data.pop(name, None)
+            return True
+        return False
+
+    def string(self, name: str, *, non_empty: bool = False) -> str | None:
+        if self._absent(name):
             return None
         value = self.data[name]
         if not isinstance(value, str) or (non_empty and not value):
@@ -200,8 +216,7 @@ class _Reader:
         return self.data.pop(name)
 
     def integer(self, name: str, *, minimum: int) -> int | None:
-        if name not in self.data or self.data[name] is None:
-            self.data.pop(name, None)
+        if self._absent(name):
             return None
         value = self.data[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -209,8 +224,7 @@ class _Reader:
         return self.data.pop(name)
 
     def number(self, name: str) -> float | None:
-        if name not in self.data or self.data[name] is None:
-            self.data.pop(name, None)
+        if self._absent(name):
             return None
         value = self.data[name]
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
@@ -218,20 +232,23 @@ class _Reader:
         return float(self.data.pop(name))
 
     def boolean(self, name: str) -> bool | None:
-        if name not in self.data or self.data[name] is None:
-            self.data.pop(name, None)
+        if self._absent(name):
             return None
         if not isinstance(self.data[name], bool):
             raise self._fail(name, "true or false")
         return self.data.pop(name)
 
-    def usage(self) -> dict[str, Any] | None:
-        if self.data.get("usage") is None:
-            self.data.pop("usage", None)
+    def mapping(self, name: str) -> dict[str, Any] | None:
+        if self._absent(name):
             return None
-        usage = self.data["usage"]
-        if not isinstance(usage, dict):
-            raise self._fail("usage", "an object")
+        if not isinstance(self.data[name], dict):
+            raise self._fail(name, "an object")
+        return self.data.pop(name)
+
+    def usage(self) -> dict[str, Any] | None:
+        usage = self.mapping("usage")
+        if usage is None:
+            return None
         for key, value in usage.items():
             if key in _USAGE_INT_FIELDS:
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -256,7 +273,7 @@ class _Reader:
                     )
             elif key not in ("server_tool_use", "output_tokens_details"):
                 raise ValueError(f"{self.kind} scenario: unknown usage field '{key}'")
-        return self.data.pop("usage")
+        return usage
 
     def finish(self, cls: type[Scenario]) -> None:
         if self.data:
@@ -272,17 +289,27 @@ def _read_reply_fields(reader: _Reader) -> dict[str, Any]:
         "text": reader.string("text"),
         "tokens": reader.integer("tokens", minimum=0),
         "thinking": reader.string("thinking"),
+        "redacted_thinking": reader.boolean("redacted_thinking"),
         "chunk": reader.integer("chunk", minimum=1) or 1,
         "token_delay": reader.number("token_delay"),
         "first_token_delay": reader.number("first_token_delay"),
         "stop_reason": reader.string("stop_reason"),
+        "stop_sequence": reader.string("stop_sequence", non_empty=True),
+        "stop_details": reader.mapping("stop_details"),
+        "continuation": reader.string("continuation"),
         "usage": reader.usage(),
     }
     if values["text"] is not None and values["tokens"] is not None:
         raise ValueError(f"{reader.kind} scenario: give 'text' or 'tokens', not both")
-    if values["stop_reason"] is not None and values["stop_reason"] not in STOP_REASONS:
+    stop_reason = values["stop_reason"]
+    if stop_reason is not None and not _STOP_REASON_RE.fullmatch(stop_reason):
         raise ValueError(
-            f"{reader.kind} scenario: 'stop_reason' must be one of {', '.join(STOP_REASONS)}"
+            f"{reader.kind} scenario: 'stop_reason' must be one of {', '.join(STOP_REASONS)} "
+            "or another lowercase word (sent as is)"
+        )
+    if values["stop_sequence"] is not None and stop_reason not in (None, "stop_sequence"):
+        raise ValueError(
+            f"{reader.kind} scenario: 'stop_sequence' goes with stop_reason 'stop_sequence'"
         )
     return values
 
@@ -441,11 +468,6 @@ def filler_tokens(count: int) -> tuple[str, ...]:
     if tokens:
         tokens[0] = tokens[0][1:].capitalize()
     return tuple(tokens)
-
-
-def estimate_tokens(char_count: int) -> int:
-    """The fake's deterministic token count for input: one token per 4 characters, at least 1."""
-    return max(1, -(-char_count // 4))
 
 
 # --- the demo reply ------------------------------------------------------------------------------

@@ -1,29 +1,39 @@
 """The fake Messages API over HTTP, built on aiohttp.web.
 
 ``build_app(config)`` gives the application; ``serve(host, port, ...)`` starts it on the running
-event loop and returns the ``AppRunner`` (``await runner.cleanup()`` stops it). The per-event
-path of a stream is kept cheap for benchmarks: frames are encoded once and cached per text piece,
-each SSE event is one ``await resp.write()``, pacing is ``asyncio.sleep``.
+event loop and returns the ``AppRunner`` (``await runner.cleanup()`` stops it). The handlers
+check a request (``validation.py``), pick its scenario, plan the reply (``replies.py``) with the
+prompt cache's split of the input (``caching.py``) and send it. Each SSE event is one
+``await resp.write()``, pacing is ``asyncio.sleep``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import json
-import random
-import string
 import time
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from aiohttp import web
 
+from .caching import FakeClock, PromptCache
+from .catalogue import LIFECYCLES, Catalogue, change_models, min_cacheable_tokens
+from .replies import (
+    DEFAULT_CONTINUATION,
+    DELTA,
+    FINAL,
+    START,
+    ReplyPlan,
+    accumulate_recording,
+    build_plan,
+    pick,
+    random_id,
+    sse_frame,
+    stream_frames,
+)
 from .scenarios import (
     DropScenario,
     HangScenario,
@@ -33,46 +43,12 @@ from .scenarios import (
     ScenarioQueue,
     StreamErrorScenario,
     default_error_message,
-    demo_reply,
-    estimate_tokens,
-    filler_tokens,
     find_inline_directive,
     parse_scenarios,
     recording_events,
-    split_tokens,
     status_for_error_type,
 )
-
-# What GET /v1/models answers, newest first like the real API.
-MODELS: tuple[dict[str, Any], ...] = (
-    {
-        "type": "model",
-        "id": "claude-sonnet-5",
-        "display_name": "Claude Sonnet 5",
-        "created_at": "2026-09-29T00:00:00Z",
-        "lifecycle": "active",
-        "max_input_tokens": 1_000_000,
-        "max_tokens": 64_000,
-    },
-    {
-        "type": "model",
-        "id": "claude-opus-4-8",
-        "display_name": "Claude Opus 4.8",
-        "created_at": "2026-06-24T00:00:00Z",
-        "lifecycle": "active",
-        "max_input_tokens": 200_000,
-        "max_tokens": 64_000,
-    },
-    {
-        "type": "model",
-        "id": "claude-haiku-4-5",
-        "display_name": "Claude Haiku 4.5",
-        "created_at": "2025-10-15T00:00:00Z",
-        "lifecycle": "active",
-        "max_input_tokens": 200_000,
-        "max_tokens": 64_000,
-    },
-)
+from .validation import ApiRefusal, MessagesRequest, validate_request
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # the real API's limit for /v1/messages
 LOGGED_HEADERS = (
@@ -96,13 +72,7 @@ class FakeConfig:
     max_logged_requests: int = 1000
 
 
-# --- ids, headers, rate limits ---------------------------------------------------------------
-
-_ID_ALPHABET = string.ascii_letters + string.digits
-
-
-def _random_id(prefix: str) -> str:
-    return prefix + "".join(random.choices(_ID_ALPHABET, k=24))
+# --- headers, rate limits -------------------------------------------------------------------
 
 
 def _rfc3339(timestamp: float) -> str:
@@ -148,14 +118,26 @@ class FakeState:
     queue: ScenarioQueue = field(default_factory=ScenarioQueue)
     requests: deque[dict[str, Any]] = field(default_factory=deque)
     rate_limiter: RateLimiter = field(default_factory=RateLimiter)
+    catalogue: Catalogue = field(default_factory=Catalogue)
+    clock: FakeClock = field(default_factory=FakeClock)
+    cache: PromptCache = field(init=False)
+    # The text of a reply that stopped with pause_turn -> the text that finishes it.
+    continuations: dict[str, str] = field(default_factory=dict)
     active_streams: int = 0
 
     def __post_init__(self) -> None:
         self.requests = deque(maxlen=self.config.max_logged_requests)
+        self.cache = PromptCache(self.clock)
 
     def reset(self) -> None:
+        """Back to a fresh server: no scenarios, requests, cache entries or paused turns; the
+        default catalogue; the clock at the real time."""
         self.queue.clear()
         self.requests.clear()
+        self.catalogue.reset()
+        self.clock.reset()
+        self.cache.clear()
+        self.continuations.clear()
 
 
 STATE = web.AppKey("fake_anthropic_state", FakeState)
@@ -192,7 +174,7 @@ def _error_response(
 async def _api_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     if not request.path.startswith("/v1/"):
         return await handler(request)
-    request[REQUEST_ID] = _random_id("req_")
+    request[REQUEST_ID] = random_id("req_")
     try:
         response = await handler(request)
     except web.HTTPNotFound:
@@ -217,395 +199,6 @@ def _auth_error(request: web.Request) -> web.Response | None:
     if scheme.lower() == "bearer" and token.strip():
         return None
     return _error_response(request, 401, "authentication_error", "x-api-key header is required")
-
-
-# --- request validation ----------------------------------------------------------------------
-
-
-class InvalidRequest(Exception):
-    """A 400 invalid_request_error; the message names the field like the real API."""
-
-
-@dataclass
-class MessagesRequest:
-    model: str
-    max_tokens: int
-    stream: bool
-    stop_sequences: list[str]
-    input_tokens: int
-    user_text: str
-
-
-def _block_text(block: Any) -> str:
-    """The text a content block contributes to the input-token estimate."""
-    if not isinstance(block, dict):
-        return ""
-    parts = []
-    for key in ("text", "thinking"):
-        if isinstance(block.get(key), str):
-            parts.append(block[key])
-    if "input" in block:
-        parts.append(json.dumps(block["input"]))
-    content = block.get("content")
-    if isinstance(content, str):
-        parts.append(content)
-    elif isinstance(content, list):
-        parts.extend(_block_text(inner) for inner in content)
-    return "".join(parts)
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return "".join(_block_text(block) for block in content)
-
-
-def _user_text(messages: list[dict[str, Any]]) -> str:
-    """The text of the last user message: what ``match`` and inline directives look at."""
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            content = message["content"]
-            if isinstance(content, str):
-                return content
-            return "\n".join(
-                block["text"]
-                for block in content
-                if block.get("type") == "text" and isinstance(block.get("text"), str)
-            )
-    return ""
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def validate_request(body: Any, *, require_max_tokens: bool = True) -> MessagesRequest:
-    """Check a /v1/messages (or count_tokens) body the way the real API does."""
-    if not isinstance(body, dict):
-        raise InvalidRequest("Request body must be a JSON object")
-    required = ("model", "max_tokens", "messages") if require_max_tokens else ("model", "messages")
-    for name in required:
-        if name not in body:
-            raise InvalidRequest(f"{name}: Field required")
-    if not isinstance(body["model"], str) or not body["model"]:
-        raise InvalidRequest("model: Input should be a valid string")
-    max_tokens = body.get("max_tokens", 1)
-    if not _is_int(max_tokens):
-        raise InvalidRequest("max_tokens: Input should be a valid integer")
-    if max_tokens < 1:
-        raise InvalidRequest("max_tokens: Input should be greater than or equal to 1")
-    messages = body["messages"]
-    if not isinstance(messages, list):
-        raise InvalidRequest("messages: Input should be a valid list")
-    if not messages:
-        raise InvalidRequest("messages: at least one message is required")
-    chars = 0
-    for position, message in enumerate(messages):
-        where = f"messages.{position}"
-        if not isinstance(message, dict):
-            raise InvalidRequest(f"{where}: Input should be a valid dictionary")
-        if message.get("role") not in ("user", "assistant"):
-            raise InvalidRequest(f"{where}.role: Input should be 'user' or 'assistant'")
-        if "content" not in message:
-            raise InvalidRequest(f"{where}.content: Field required")
-        content = message["content"]
-        if isinstance(content, list):
-            for index, block in enumerate(content):
-                if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-                    raise InvalidRequest(f"{where}.content.{index}.type: Field required")
-        elif not isinstance(content, str):
-            raise InvalidRequest(f"{where}.content: Input should be a valid string or list")
-        chars += len(_content_text(content))
-    system = body.get("system")
-    if system is not None:
-        if isinstance(system, list):
-            chars += len(_content_text(system))
-        elif isinstance(system, str):
-            chars += len(system)
-        else:
-            raise InvalidRequest("system: Input should be a valid string or list")
-    stream = body.get("stream", False)
-    if stream is not None and not isinstance(stream, bool):
-        raise InvalidRequest("stream: Input should be a valid boolean")
-    stop_sequences = body.get("stop_sequences") or []
-    if not isinstance(stop_sequences, list) or not all(
-        isinstance(item, str) for item in stop_sequences
-    ):
-        raise InvalidRequest("stop_sequences: Input should be a valid list of strings")
-    return MessagesRequest(
-        model=body["model"],
-        max_tokens=max_tokens,
-        stream=bool(stream),
-        stop_sequences=[item for item in stop_sequences if item],
-        input_tokens=estimate_tokens(chars),
-        user_text=_user_text(messages),
-    )
-
-
-# --- reply plans and their frames ------------------------------------------------------------
-
-
-@dataclass
-class Block:
-    kind: str  # "thinking" or "text"
-    deltas: list[str]
-    text: str
-    signature: str = ""
-
-
-@dataclass
-class ReplyPlan:
-    """One reply, decided before anything is sent."""
-
-    message_id: str
-    model: str
-    blocks: list[Block]
-    stop_reason: str
-    stop_sequence: str | None
-    usage: dict[str, Any]
-    first_token_delay: float
-    token_delay: float
-
-    def message(self) -> dict[str, Any]:
-        """The whole Message, as a non-streaming request gets it."""
-        content = []
-        for block in self.blocks:
-            if block.kind == "thinking":
-                content.append(
-                    {"type": "thinking", "thinking": block.text, "signature": block.signature}
-                )
-            else:
-                content.append({"type": "text", "text": block.text})
-        return {
-            "id": self.message_id,
-            "type": "message",
-            "role": "assistant",
-            "model": self.model,
-            "content": content,
-            "stop_reason": self.stop_reason,
-            "stop_sequence": self.stop_sequence,
-            "usage": self.usage,
-        }
-
-
-def _cut_at_stop_sequence(tokens: list[str], stops: list[str]) -> tuple[list[str], str | None]:
-    text = "".join(tokens)
-    found = [(text.find(stop), stop) for stop in stops if stop in text]
-    if not found:
-        return tokens, None
-    cut, stop = min(found)
-    kept: list[str] = []
-    length = 0
-    for token in tokens:
-        if length + len(token) >= cut:
-            if cut > length:
-                kept.append(token[: cut - length])
-            break
-        kept.append(token)
-        length += len(token)
-    return kept, stop
-
-
-def _chunked(tokens: list[str] | tuple[str, ...], size: int) -> list[str]:
-    if size == 1:
-        return list(tokens)
-    return ["".join(tokens[i : i + size]) for i in range(0, len(tokens), size)]
-
-
-def _merged_usage(base: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
-    usage = {**base, "cache_creation": dict(base["cache_creation"])}
-    if not overrides:
-        return usage
-    for key, value in overrides.items():
-        if key == "cache_creation":
-            usage["cache_creation"].update(value)
-        else:
-            usage[key] = value
-    split = usage["cache_creation"]
-    if "cache_creation_input_tokens" in overrides and "cache_creation" not in overrides:
-        split["ephemeral_5m_input_tokens"] = usage["cache_creation_input_tokens"]
-        split["ephemeral_1h_input_tokens"] = 0
-    elif "cache_creation" in overrides and "cache_creation_input_tokens" not in overrides:
-        usage["cache_creation_input_tokens"] = sum(split.values())
-    return usage
-
-
-def build_plan(
-    scenario: ReplyScenario | None, req: MessagesRequest, config: FakeConfig
-) -> ReplyPlan:
-    """Decide the reply: text, thinking, truncation by stop sequence or max_tokens, usage."""
-    scenario = scenario or ReplyScenario()
-    if scenario.text is not None:
-        text_tokens = split_tokens(scenario.text)
-    elif scenario.tokens is not None:
-        text_tokens = list(filler_tokens(scenario.tokens))
-    elif config.reply_tokens is not None:
-        text_tokens = list(filler_tokens(config.reply_tokens))
-    else:
-        text_tokens = split_tokens(demo_reply(req.user_text))
-    thinking_tokens = split_tokens(scenario.thinking) if scenario.thinking else []
-
-    stop_reason = scenario.stop_reason or "end_turn"
-    text_tokens, stop_sequence = _cut_at_stop_sequence(text_tokens, req.stop_sequences)
-    if stop_sequence is not None:
-        stop_reason = "stop_sequence"
-    if len(thinking_tokens) + len(text_tokens) > req.max_tokens:
-        thinking_tokens = thinking_tokens[: req.max_tokens]
-        text_tokens = text_tokens[: req.max_tokens - len(thinking_tokens)]
-        stop_reason, stop_sequence = "max_tokens", None
-
-    blocks = []
-    if scenario.thinking:
-        thinking = "".join(thinking_tokens)
-        signature = base64.b64encode(hashlib.sha256(thinking.encode()).digest()).decode()
-        blocks.append(
-            Block("thinking", _chunked(thinking_tokens, scenario.chunk), thinking, signature)
-        )
-    if text_tokens or not thinking_tokens or stop_reason != "max_tokens":
-        blocks.append(Block("text", _chunked(text_tokens, scenario.chunk), "".join(text_tokens)))
-
-    base_usage = {
-        "input_tokens": req.input_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
-        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
-        "output_tokens": len(thinking_tokens) + len(text_tokens),
-        "service_tier": "standard",
-    }
-    return ReplyPlan(
-        message_id=_random_id("msg_01"),
-        model=req.model,
-        blocks=blocks,
-        stop_reason=stop_reason,
-        stop_sequence=stop_sequence,
-        usage=_merged_usage(base_usage, dict(scenario.usage) if scenario.usage else None),
-        first_token_delay=_pick(scenario.first_token_delay, config.first_token_delay),
-        token_delay=_pick(scenario.token_delay, config.token_delay),
-    )
-
-
-def _pick(value: float | None, default: float) -> float:
-    return default if value is None else value
-
-
-def _json(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-
-
-def sse_frame(event: str, data: Any) -> bytes:
-    return f"event: {event}\ndata: {_json(data)}\n\n".encode()
-
-
-PING_FRAME = b'event: ping\ndata: {"type": "ping"}\n\n'
-MESSAGE_STOP_FRAME = sse_frame("message_stop", {"type": "message_stop"})
-_DELTA_FIELDS = {"text": ("text_delta", "text"), "thinking": ("thinking_delta", "thinking")}
-
-
-@lru_cache(maxsize=8192)
-def _delta_frame(index: int, kind: str, piece: str) -> bytes:
-    delta_type, key = _DELTA_FIELDS[kind]
-    return sse_frame(
-        "content_block_delta",
-        {"type": "content_block_delta", "index": index, "delta": {"type": delta_type, key: piece}},
-    )
-
-
-@lru_cache(maxsize=16)
-def _block_start_frame(index: int, kind: str) -> bytes:
-    block = {"type": "thinking", "thinking": "", "signature": ""}
-    if kind == "text":
-        block = {"type": "text", "text": ""}
-    return sse_frame(
-        "content_block_start",
-        {"type": "content_block_start", "index": index, "content_block": block},
-    )
-
-
-@lru_cache(maxsize=16)
-def _block_stop_frame(index: int) -> bytes:
-    return sse_frame("content_block_stop", {"type": "content_block_stop", "index": index})
-
-
-# Frame roles in a stream, for pacing and for where a disruption may happen.
-START, OTHER, DELTA, FINAL = range(4)
-
-
-def stream_frames(plan: ReplyPlan) -> Iterator[tuple[bytes, int]]:
-    """The reply as SSE frames, in the real API's order, each tagged with its role."""
-    message = plan.message()
-    message["content"] = []
-    message["stop_reason"] = None
-    message["stop_sequence"] = None
-    message["usage"] = {**plan.usage, "output_tokens": 1}
-    yield sse_frame("message_start", {"type": "message_start", "message": message}), START
-    for index, block in enumerate(plan.blocks):
-        yield _block_start_frame(index, block.kind), OTHER
-        if index == 0:
-            yield PING_FRAME, OTHER
-        for piece in block.deltas:
-            yield _delta_frame(index, block.kind, piece), DELTA
-        if block.kind == "thinking":
-            signature = {"type": "signature_delta", "signature": block.signature}
-            yield (
-                sse_frame(
-                    "content_block_delta",
-                    {"type": "content_block_delta", "index": index, "delta": signature},
-                ),
-                OTHER,
-            )
-        yield _block_stop_frame(index), OTHER
-    usage = {
-        key: plan.usage[key]
-        for key in (
-            "output_tokens",
-            "input_tokens",
-            "cache_creation_input_tokens",
-            "cache_read_input_tokens",
-        )
-    }
-    delta = {"stop_reason": plan.stop_reason, "stop_sequence": plan.stop_sequence}
-    yield (
-        sse_frame("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}),
-        FINAL,
-    )
-    yield MESSAGE_STOP_FRAME, OTHER
-
-
-def accumulate_recording(name: str) -> dict[str, Any]:
-    """The Message a recording adds up to, for a non-streaming request that names it."""
-    message: dict[str, Any] = {}
-    json_parts: dict[int, str] = {}
-    for frame in recording_events(name):
-        data_lines = [
-            line[len("data:") :].strip()
-            for line in frame.decode().splitlines()
-            if line.startswith("data:")
-        ]
-        if not data_lines:
-            continue
-        event = json.loads("\n".join(data_lines))
-        if event["type"] == "message_start":
-            message = event["message"]
-        elif event["type"] == "content_block_start":
-            message["content"].append(event["content_block"])
-        elif event["type"] == "content_block_delta":
-            block, delta = message["content"][event["index"]], event["delta"]
-            if delta["type"] == "text_delta":
-                block["text"] += delta["text"]
-            elif delta["type"] == "input_json_delta":
-                json_parts[event["index"]] = (
-                    json_parts.get(event["index"], "") + delta["partial_json"]
-                )
-            elif delta["type"] == "thinking_delta":
-                block["thinking"] += delta["thinking"]
-            elif delta["type"] == "signature_delta":
-                block["signature"] = delta["signature"]
-        elif event["type"] == "message_delta":
-            message.update(event["delta"])
-            message["usage"] = {**message.get("usage", {}), **event["usage"]}
-    for index, partial in json_parts.items():
-        message["content"][index]["input"] = json.loads(partial) if partial else {}
-    return message
 
 
 # --- handlers --------------------------------------------------------------------------------
@@ -689,15 +282,20 @@ async def _answer_messages(
             request, 400, "invalid_request_error", "Request body is not valid JSON"
         )
     try:
-        req = validate_request(body)
-    except InvalidRequest as error:
-        return _error_response(request, 400, "invalid_request_error", str(error))
+        req = validate_request(body, state.catalogue)
+    except ApiRefusal as error:
+        return _error_response(request, error.status, error.error_type, str(error))
     _api_headers(request, req.input_tokens, req.max_tokens)
 
-    scenario = state.queue.take(req.user_text)
-    if scenario is None:
+    # A paused turn sent back gets its continuation, whatever is queued.
+    continuation = None
+    if req.continued_text is not None:
+        continuation = state.continuations.get(req.continued_text)
+    scenario = None
+    if continuation is None:
+        scenario = state.queue.take(req.user_text)
         try:
-            scenario = find_inline_directive(req.user_text)
+            scenario = scenario or find_inline_directive(req.user_text)
         except ValueError as error:
             return _error_response(request, 400, "invalid_request_error", f"fake: {error}")
     entry["scenario"] = scenario.kind if scenario else None
@@ -709,10 +307,38 @@ async def _answer_messages(
             return await _track_stream(request, state, entry, _stream_recording(request, scenario))
         return web.json_response(accumulate_recording(scenario.name))
     assert scenario is None or isinstance(scenario, ReplyScenario)
-    plan = build_plan(scenario, req, state.config)
+    try:
+        plan = _plan_reply(state, req, scenario, continuation)
+    except ValueError as error:
+        return _error_response(request, 400, "invalid_request_error", f"fake: {error}")
     if req.stream:
         return await _track_stream(request, state, entry, _stream_reply(request, plan, scenario))
     return await _track_stream(request, state, entry, _whole_reply(request, plan, scenario))
+
+
+def _plan_reply(
+    state: FakeState,
+    req: MessagesRequest,
+    scenario: ReplyScenario | None,
+    continuation: str | None,
+) -> ReplyPlan:
+    """The reply's plan, with the prompt cache read and written as the real API would; a reply
+    that pauses is remembered, so that sending it back gets its continuation."""
+    config = state.config
+    cache = state.cache.use(req.model_id, req.prompt, min_cacheable_tokens(req.model))
+    plan = build_plan(
+        scenario,
+        req,
+        cache=cache,
+        continuation=continuation,
+        reply_tokens=config.reply_tokens,
+        first_token_delay=config.first_token_delay,
+        token_delay=config.token_delay,
+    )
+    if plan.stop_reason == "pause_turn":
+        rest = scenario.continuation if scenario and scenario.continuation is not None else None
+        state.continuations[plan.text] = DEFAULT_CONTINUATION if rest is None else rest
+    return plan
 
 
 def _http_error_response(request: web.Request, scenario: HttpErrorScenario) -> web.Response:
@@ -850,7 +476,7 @@ async def _whole_reply(
 async def _stream_recording(
     request: web.Request, scenario: RecordingScenario
 ) -> web.StreamResponse:
-    delay = _pick(scenario.token_delay, request.app[STATE].config.token_delay)
+    delay = pick(scenario.token_delay, request.app[STATE].config.token_delay)
     response = await _start_stream(request)
     for position, frame in enumerate(recording_events(scenario.name)):
         if position and delay:
@@ -865,64 +491,113 @@ async def count_tokens_handler(request: web.Request) -> web.Response:
         return auth_error
     body = await _read_json(request)
     try:
-        req = validate_request(body, require_max_tokens=False)
-    except InvalidRequest as error:
-        return _error_response(request, 400, "invalid_request_error", str(error))
+        req = validate_request(body, request.app[STATE].catalogue, counting=True)
+    except ApiRefusal as error:
+        return _error_response(request, error.status, error.error_type, str(error))
     return web.json_response({"input_tokens": req.input_tokens})
+
+
+def _models_page_query(query: Any, catalogue: Catalogue) -> dict[str, Any]:
+    """``GET /v1/models``' query as ``Catalogue.page`` arguments; ``ApiRefusal`` if wrong."""
+    try:
+        limit = int(query.get("limit", "20"))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 1000:
+        raise ApiRefusal("limit: Input should be between 1 and 1000")
+    # The SDK sends a list as `lifecycle[]=a&lifecycle[]=b`.
+    lifecycles = query.getall("lifecycle[]", []) + query.getall("lifecycle", [])
+    for lifecycle in lifecycles:
+        if lifecycle not in LIFECYCLES:
+            raise ApiRefusal("lifecycle: Input should be 'active', 'deprecated' or 'retired'")
+    cursors = {name: query[name] for name in ("after_id", "before_id") if name in query}
+    if len(cursors) > 1:
+        raise ApiRefusal("after_id and before_id cannot be used together")
+    known = {model["id"] for model in catalogue.models}
+    for name, model_id in cursors.items():
+        if model_id not in known:
+            raise ApiRefusal(f"{name}: no model {model_id!r}")
+    return {"limit": limit, "lifecycles": lifecycles or ("active", "deprecated"), **cursors}
 
 
 async def models_handler(request: web.Request) -> web.Response:
     if (auth_error := _auth_error(request)) is not None:
         return auth_error
+    catalogue = request.app[STATE].catalogue
     try:
-        limit = int(request.query.get("limit", "20"))
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= 1000:
-        return _error_response(
-            request, 400, "invalid_request_error", "limit: Input should be between 1 and 1000"
-        )
-    ids = [model["id"] for model in MODELS]
-    models = list(MODELS)
-    if (after := request.query.get("after_id")) in ids:
-        models = models[ids.index(after) + 1 :]
-    elif (before := request.query.get("before_id")) in ids:
-        models = models[: ids.index(before)]
-        models = models[-limit:]
-    page = models[:limit]
-    return web.json_response(
-        {
-            "data": page,
-            "has_more": len(models) > len(page),
-            "first_id": page[0]["id"] if page else None,
-            "last_id": page[-1]["id"] if page else None,
-        }
-    )
+        query = _models_page_query(request.query, catalogue)
+    except ApiRefusal as error:
+        return _error_response(request, error.status, error.error_type, str(error))
+    return web.json_response(catalogue.page(**query))
 
 
 async def model_handler(request: web.Request) -> web.Response:
+    """One model by id or alias; a retired one too (the catalogue keeps their record)."""
     if (auth_error := _auth_error(request)) is not None:
         return auth_error
     model_id = request.match_info["model_id"]
-    for model in MODELS:
-        if model["id"] == model_id:
-            return web.json_response(model)
-    return _error_response(request, 404, "not_found_error", f"model: {model_id}")
+    model = request.app[STATE].catalogue.get(model_id)
+    if model is None:
+        return _error_response(request, 404, "not_found_error", f"model: {model_id}")
+    return web.json_response(model)
 
 
 # --- the control API (not part of the real API) ------------------------------------------------
 
 
+def _control_error(message: str) -> web.Response:
+    return web.json_response({"error": message}, status=400)
+
+
+async def _control_body(request: web.Request) -> Any:
+    """The JSON body of a control request; ``ValueError`` with a message for the caller."""
+    try:
+        return json.loads(await request.read())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"body is not valid JSON: {error.msg}") from None
+
+
 async def control_add_scenarios(request: web.Request) -> web.Response:
     try:
-        scenarios = parse_scenarios(json.loads(await request.read()))
-    except json.JSONDecodeError as error:
-        return web.json_response({"error": f"body is not valid JSON: {error.msg}"}, status=400)
+        scenarios = parse_scenarios(await _control_body(request))
     except ValueError as error:
-        return web.json_response({"error": str(error)}, status=400)
+        return _control_error(str(error))
     queue = request.app[STATE].queue
     queue.extend(scenarios)
     return web.json_response({"queued": len(scenarios), "pending": len(queue)})
+
+
+async def control_list_models(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE].catalogue.models)
+
+
+async def control_change_models(request: web.Request) -> web.Response:
+    """A list replaces the catalogue; ``{"add": [...], "update": {id: {...}}, "remove": [ids]}``
+    patches it. Answers the catalogue as it now is."""
+    try:
+        change_models(request.app[STATE].catalogue, await _control_body(request))
+    except ValueError as error:
+        return _control_error(str(error))
+    return web.json_response(request.app[STATE].catalogue.models)
+
+
+async def control_clock(request: web.Request) -> web.Response:
+    """``POST {"advance": seconds}`` moves the clock the prompt cache's TTLs run on."""
+    clock = request.app[STATE].clock
+    if request.method == "POST":
+        try:
+            body = await _control_body(request)
+            seconds = body.get("advance") if isinstance(body, dict) else None
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+                raise ValueError('body must be {"advance": seconds}')
+            clock.advance(float(seconds))
+        except ValueError as error:
+            return _control_error(str(error))
+    return web.json_response({"now": clock.now(), "offset": clock.offset})
+
+
+async def control_cache(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE].cache.entries())
 
 
 async def control_list_scenarios(request: web.Request) -> web.Response:
@@ -961,6 +636,10 @@ def build_app(config: FakeConfig | None = None) -> web.Application:
     app.router.add_post("/_fake/scenarios", control_add_scenarios)
     app.router.add_get("/_fake/scenarios", control_list_scenarios)
     app.router.add_get("/_fake/requests", control_requests)
+    app.router.add_get("/_fake/models", control_list_models)
+    app.router.add_post("/_fake/models", control_change_models)
+    app.router.add_route("*", "/_fake/clock", control_clock)
+    app.router.add_get("/_fake/cache", control_cache)
     app.router.add_post("/_fake/reset", control_reset)
     app.router.add_get("/_fake/health", control_health)
     return app

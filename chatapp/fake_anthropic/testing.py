@@ -6,6 +6,9 @@
         ...
         assert fake.requests[-1]["outcome"] == "completed"
 
+        fake.update_model("claude-sonnet-4-5-20250929", lifecycle="retired")
+        fake.advance_clock(6 * 60)  # past a 5-minute cache entry's TTL
+
 The server runs its own event loop on its own thread, so it serves sync and async clients alike,
 and a test's event loop never has to drive it. Every method is safe to call from any thread.
 """
@@ -16,12 +19,13 @@ import asyncio
 import copy
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from aiohttp import web
 
+from .catalogue import change_models
 from .scenarios import parse_scenarios
 from .server import STATE, FakeState, runner_base_url, serve
 
@@ -130,8 +134,56 @@ class FakeAnthropicServer:
         return self._call(lambda state: state.active_streams)
 
     def reset(self) -> None:
-        """Forget queued scenarios and logged requests."""
+        """Forget queued scenarios, logged requests, cache entries and paused turns; restore
+        the default catalogue and the real time."""
         self._call(lambda state: state.reset())
+
+    # --- the model catalogue ---
+
+    @property
+    def models(self) -> list[dict[str, Any]]:
+        """The whole catalogue (retired models too), newest first, as ``ModelInfo`` dicts."""
+        return self._call(lambda state: copy.deepcopy(state.catalogue.models))
+
+    def set_models(self, models: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Replace the catalogue. A model may be partial (``{"id": ..., "max_tokens": 100}``):
+        the rest comes from the defaults of ``catalogue.model_defaults``. Returns the catalogue;
+        a bad model raises ``ValueError`` here and changes nothing."""
+        return self._change_models(list(models))
+
+    def patch_models(
+        self,
+        *,
+        add: Iterable[Mapping[str, Any]] = (),
+        update: Mapping[str, Mapping[str, Any]] | None = None,
+        remove: Iterable[str] = (),
+    ) -> list[dict[str, Any]]:
+        """Add models, change keys of others (nested objects merged), remove some, at once."""
+        change = {"add": list(add), "update": dict(update or {}), "remove": list(remove)}
+        return self._change_models(change)
+
+    def update_model(self, model_id: str, **changes: Any) -> dict[str, Any]:
+        """Change one model's keys, e.g. ``update_model(id, lifecycle="retired")`` or
+        ``update_model(id, capabilities={"effort": {"supported": False}})``; returns it."""
+        models = self.patch_models(update={model_id: changes})
+        return next(model for model in models if model["id"] == model_id)
+
+    def remove_model(self, model_id: str) -> None:
+        self.patch_models(remove=[model_id])
+
+    def _change_models(self, change: Any) -> list[dict[str, Any]]:
+        return self._call(lambda state: copy.deepcopy(change_models(state.catalogue, change)))
+
+    # --- the clock and the prompt cache ---
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the fake's clock forward: cache entries expire as if the time had passed."""
+        self._call(lambda state: state.clock.advance(seconds))
+
+    @property
+    def cache_entries(self) -> list[dict[str, Any]]:
+        """The live prompt-cache entries: ``{model, tokens, ttl, expires_in}``."""
+        return self._call(lambda state: state.cache.entries())
 
     def wait_for(
         self, predicate: Callable[[FakeAnthropicServer], bool], timeout: float = 5.0

@@ -18,7 +18,7 @@ import anthropic
 import httpx2
 import pytest
 
-from chatapp.fake_anthropic import MODELS, runner_base_url, serve
+from chatapp.fake_anthropic import runner_base_url, serve
 from chatapp.fake_anthropic.scenarios import (
     RECORDINGS_DIR,
     demo_reply,
@@ -27,57 +27,9 @@ from chatapp.fake_anthropic.scenarios import (
 )
 from chatapp.fake_anthropic.testing import FakeAnthropicServer
 
+from .helpers import HELLO, MODEL, SNAPSHOT, async_client, http, sse_events
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MODEL = "claude-sonnet-5"
-HELLO = [{"role": "user", "content": "Hello there"}]
-
-
-@pytest.fixture(scope="module")
-def fake():
-    with FakeAnthropicServer() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _fresh(fake):
-    fake.reset()
-
-
-@pytest.fixture
-def client(fake):
-    with anthropic.Anthropic(api_key="test-key", base_url=fake.base_url, max_retries=0) as c:
-        yield c
-
-
-def async_client(fake, max_retries=0):
-    return anthropic.AsyncAnthropic(
-        api_key="test-key", base_url=fake.base_url, max_retries=max_retries
-    )
-
-
-def http(fake, method, path, body=None, headers=None):
-    """A plain HTTP call (for what the SDK cannot send); returns (status, headers, bytes)."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        fake.base_url + path,
-        data=data,
-        method=method,
-        headers={"content-type": "application/json", **(headers or {})},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, error.read()
-
-
-def sse_events(raw: bytes) -> list[tuple[str, dict]]:
-    events = []
-    for frame in raw.decode().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in frame.splitlines() if ": " in line)
-        if "event" in lines:
-            events.append((lines["event"], json.loads(lines["data"])))
-    return events
 
 
 # --- streaming -------------------------------------------------------------------------------
@@ -95,7 +47,7 @@ async def test_streamed_deltas_join_to_the_exact_text_as_separate_events(fake):
     assert deltas == split_tokens(text) and len(deltas) > 20
     assert message.content[0].text == text
     assert message.stop_reason == "end_turn"
-    assert message.model == MODEL
+    assert message.model == SNAPSHOT  # the alias asked for, the snapshot that answered
     assert message.usage.output_tokens == len(deltas)
     assert stream.request_id == fake.requests[-1]["request_id"]
 
@@ -133,7 +85,7 @@ def test_wire_format_matches_the_real_api(fake):
         "type": "message",
         "role": "assistant",
         "content": [],
-        "model": MODEL,
+        "model": SNAPSHOT,
         "stop_reason": None,
         "stop_sequence": None,
         "usage": {
@@ -204,7 +156,10 @@ def test_stop_sequence_ends_the_reply_before_it(fake, client):
 
 def test_thinking_streams_before_the_text_with_a_signature(fake, client):
     fake.enqueue({"kind": "reply", "thinking": "Let me think about it.", "text": "Answer."})
-    with client.messages.stream(model=MODEL, max_tokens=100, messages=HELLO) as stream:
+    thinking = {"type": "adaptive", "display": "summarized"}
+    with client.messages.stream(
+        model=MODEL, max_tokens=100, messages=HELLO, thinking=thinking
+    ) as stream:
         thoughts = [e.thinking for e in stream if e.type == "thinking"]
         message = stream.get_final_message()
     assert "".join(thoughts) == "Let me think about it."
@@ -500,9 +455,9 @@ def test_unknown_parameters_and_block_content_are_accepted(fake, client):
         ],
         extra_body={"some_future_param": True},
     )
-    assert "> And 3+3?" in message.content[0].text
-    chars = len("Be brief.") + len("What is 2+2?") + len("4") + len("And 3+3?")
-    assert message.usage.input_tokens == math.ceil(chars / 4)
+    assert "> And 3+3?" in message.content[-1].text
+    texts = ("Be brief.", "What is 2+2?", "4", "And 3+3?")
+    assert message.usage.input_tokens == sum(math.ceil(len(text) / 4) for text in texts)
 
 
 # --- scenario routing ---------------------------------------------------------------------------
@@ -602,18 +557,8 @@ def test_count_tokens(client):
     result = client.messages.count_tokens(
         model=MODEL, system="You are terse.", messages=[{"role": "user", "content": "x" * 41}]
     )
-    assert result.input_tokens == math.ceil((len("You are terse.") + 41) / 4)
-
-
-def test_models_list_and_retrieve(client):
-    page = client.models.list()
-    assert [model.id for model in page.data] == [model["id"] for model in MODELS]
-    assert {"claude-opus-4-8", "claude-sonnet-5", "claude-haiku-4-5"} <= {m.id for m in page}
-    assert page.first_id == MODELS[0]["id"] and page.has_more is False
-    model = client.models.retrieve("claude-haiku-4-5")
-    assert model.display_name == "Claude Haiku 4.5" and model.type == "model"
-    with pytest.raises(anthropic.NotFoundError):
-        client.models.retrieve("claude-nonexistent")
+    # One token per 4 characters, block by block: 14 characters, then 41.
+    assert result.input_tokens == math.ceil(14 / 4) + math.ceil(41 / 4)
 
 
 def test_control_api_over_http(fake, client):
