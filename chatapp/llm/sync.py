@@ -17,7 +17,12 @@ async def models_fetch() -> list[dict]:
     """Every model the API lists, as JSON objects (the SDK pages through them)."""
     listed = []
     try:
-        async for model in async_client().models.list(limit=100):
+        # Retired models too: the API lists them only when asked, and a retirement must be
+        # recorded as one (not as a model that disappeared).
+        pages = async_client().models.list(
+            limit=100, lifecycle=["active", "deprecated", "retired"]
+        )
+        async for model in pages:
             listed.append(model.model_dump(mode="json"))
     except Exception as exc:
         raise_upstream(exc)

@@ -135,6 +135,8 @@ def client_example(kind: str) -> dict:
         "client_id": str(uuid.uuid4()),
         "model": "claude-sonnet-5",
         "system": "Be brief.",
+        "thinking": True,
+        "effort": "high",
         "message_id": 9,
     }
     return {"type": kind, **{name: values[name] for name in CLIENT[kind]}}

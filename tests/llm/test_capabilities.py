@@ -118,3 +118,31 @@ def test_a_snapshot_is_priced_by_its_alias(db):
     assert alias is not None
     assert price_for("claude-haiku-4-5-20251001") == alias
     assert price_for("claude-unknown-1-20260101") is None
+
+
+async def test_the_second_turn_reads_the_first_from_the_cache(fake_api, sockets, owner):
+    fake_api.enqueue({"kind": "reply", "text": "Read it."}, {"kind": "reply", "text": "Yes."})
+    tab = await sockets(owner)
+    long_text = "A long document to discuss. " * 300  # over the minimum cacheable length
+    frames, first = await converse(tab, long_text)
+    assert first.cache_creation_input_tokens > 1024 and first.cache_read_input_tokens == 0
+    _, second = await converse(tab, "And its gist?", frames[-1]["conversation_id"])
+    assert second.cache_read_input_tokens >= first.cache_creation_input_tokens
+    from chatapp.usage.models import UsageRecord
+
+    record = await UsageRecord.objects.aget(message_id=second.pk)
+    assert record.cache_read_input_tokens == second.cache_read_input_tokens
+    assert record.input_tokens < second.cache_read_input_tokens  # only the remainder
+
+
+async def test_thinking_is_passed_back_unchanged_on_the_next_turn(fake_api, sockets, owner):
+    fake_api.enqueue(
+        {"kind": "reply", "text": "Four.", "thinking": "Two and two."},
+        {"kind": "reply", "text": "Eight."},
+    )
+    tab = await sockets(owner)
+    frames, first = await converse(tab, "2+2?", model="claude-sonnet-5", thinking=True)
+    await converse(tab, "Double it", frames[-1]["conversation_id"])
+    sent_back = fake_api.requests[-1]["body"]["messages"][1]["content"]
+    assert sent_back[0] == first.content[0]  # with its signature, as it came
+    assert sent_back[0]["type"] == "thinking" and sent_back[0]["signature"]
