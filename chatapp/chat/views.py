@@ -45,8 +45,12 @@ def _urls() -> dict:
 
 
 def _conversation_data(conversation) -> dict:
+    data = conversation.to_dict()
+    model = catalogue.get(conversation.model)
+    if model is not None and model.offered:  # an alias, as the picker lists it
+        data["model"] = model.id
     return {
-        "conversation": conversation.to_dict(),
+        "conversation": data,
         "messages": [m.to_dict() for m in selectors.active_path(conversation=conversation)],
     }
 

@@ -113,3 +113,11 @@ def test_an_unreachable_api_fails_the_command_and_keeps_the_list(fake_api, db, s
     with pytest.raises(CommandError, match="Could not sync the models"):
         call_command("sync_models")
     assert offered_ids()  # the seeded list still stands
+
+
+def test_a_conversation_on_an_alias_shows_its_snapshot_in_the_picker(synced, client, owner):
+    conversation = Conversation.objects.create(owner=owner, model="claude-sonnet-5", max_tokens=100)
+    client.force_login(owner)
+    data = client.get(conversation.get_absolute_url()).context["chat_data"]
+    assert data["conversation"]["model"] == "claude-sonnet-5-20260929"
+    assert "claude-sonnet-5-20260929" in [m["id"] for m in data["models"]]
