@@ -342,6 +342,8 @@ def measure_server(n: int, args, fake_url: str, pid: int, ws_url: str, keys, nam
     )
     summary["cpu_per_delta_us"] = cpu / (n * args.tokens) * 1e6
     summary["fixed_cpu_per_reply_ms"] = fixed_cpu_ms
+    # Ordinary replies know their input size without a round trip: this stays 0.
+    summary["count_tokens_calls"] = http_json(f"{fake_url}/_fake/health")["count_tokens_calls"]
     summary["rss_mb"] = peak_rss_mb(pid)
     return summary
 
@@ -408,7 +410,8 @@ def print_report(rows: list[dict], args) -> None:
             f"{app['expected'] - app['received']}; replies not complete {app['incomplete']}; "
             f"texts differing from the saved reply {app['holes']}; resyncs {app['resyncs']}; "
             f"message_stop {app['stop_after_median']:.1f} ms median / "
-            f"{app['stop_after_p99']:.1f} ms p99 after the last delta"
+            f"{app['stop_after_p99']:.1f} ms p99 after the last delta; "
+            f"count_tokens calls {app['count_tokens_calls']}"
         )
         floor = row.get("floor")
         if floor is not None:

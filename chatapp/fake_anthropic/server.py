@@ -124,6 +124,8 @@ class FakeState:
     # The text of a reply that stopped with pause_turn -> the text that finishes it.
     continuations: dict[str, str] = field(default_factory=dict)
     active_streams: int = 0
+    # count_tokens calls since the last reset (a client should make few: benchmarks read it).
+    counts: int = 0
 
     def __post_init__(self) -> None:
         self.requests = deque(maxlen=self.config.max_logged_requests)
@@ -134,6 +136,7 @@ class FakeState:
         default catalogue; the clock at the real time."""
         self.queue.clear()
         self.requests.clear()
+        self.counts = 0
         self.catalogue.reset()
         self.clock.reset()
         self.cache.clear()
@@ -489,6 +492,7 @@ async def _stream_recording(
 async def count_tokens_handler(request: web.Request) -> web.Response:
     if (auth_error := _auth_error(request)) is not None:
         return auth_error
+    request.app[STATE].counts += 1
     body = await _read_json(request)
     try:
         req = validate_request(body, request.app[STATE].catalogue, counting=True)
@@ -621,6 +625,7 @@ async def control_health(request: web.Request) -> web.Response:
             "active_streams": state.active_streams,
             "queued": len(state.queue),
             "requests": len(state.requests),
+            "count_tokens_calls": state.counts,
         }
     )
 

@@ -120,6 +120,11 @@ class FakeAnthropicServer:
         self._call(lambda state: state.queue.extend(parsed))
 
     @property
+    def count_tokens_calls(self) -> int:
+        """How many count_tokens requests came in since the last reset."""
+        return self._call(lambda state: state.counts)
+
+    @property
     def requests(self) -> list[dict[str, Any]]:
         """Copies of the /v1/messages requests received so far, oldest first."""
         return self._call(lambda state: copy.deepcopy(list(state.requests)))

@@ -582,7 +582,13 @@ def test_control_api_over_http(fake, client):
     assert isinstance(logged["time"], float)
 
     status, _, raw = http(fake, "GET", "/_fake/health")
-    assert json.loads(raw) == {"status": "ok", "active_streams": 0, "queued": 1, "requests": 1}
+    assert json.loads(raw) == {
+        "status": "ok",
+        "active_streams": 0,
+        "queued": 1,
+        "requests": 1,
+        "count_tokens_calls": 0,
+    }
     http(fake, "POST", "/_fake/reset")
     status, _, raw = http(fake, "GET", "/_fake/health")
     assert json.loads(raw)["queued"] == 0 and json.loads(raw)["requests"] == 0

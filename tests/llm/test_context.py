@@ -39,7 +39,7 @@ async def test_an_ordinary_reply_makes_no_count_and_reserves_the_known_size(
     tab = await sockets(owner)
     frames, first = await converse(tab, "Capital of France?")
     _, second = await converse(tab, "Second city?", frames[-1]["conversation_id"])
-    assert calls == []
+    assert calls == [] and fake_api.count_tokens_calls == 0
     question = await Message.objects.aget(children=second)
     known = sum(first.usage.values())
     size = known + len(json.dumps(question.content, ensure_ascii=False).encode())
@@ -63,7 +63,8 @@ async def test_near_the_window_it_counts_and_refuses_before_any_call(
     assert error["type"] == "error" and error["code"] == "context_too_long"
     assert "over Claude Sonnet 5's window of 50" in error["message"]
     assert "Start a new conversation" in error["message"]
-    assert len(calls) == 1 and fake_api.requests == []  # counted, and nothing sent
+    assert len(calls) == 1 and fake_api.count_tokens_calls == 1
+    assert fake_api.requests == []  # counted, and nothing sent
     assert not await Message.objects.aexists()
 
 
