@@ -121,3 +121,30 @@ def test_a_conversation_on_an_alias_shows_its_snapshot_in_the_picker(synced, cli
     data = client.get(conversation.get_absolute_url()).context["chat_data"]
     assert data["conversation"]["model"] == "claude-sonnet-5-20260929"
     assert "claude-sonnet-5-20260929" in [m["id"] for m in data["models"]]
+
+
+def test_staff_hide_a_model_and_choose_the_default(synced, client, staff, owner):
+    url = reverse("admin:llm_claudemodel_changelist")
+    client.force_login(staff)
+    response = client.post(
+        url,
+        {"action": "make_default", "_selected_action": ["claude-haiku-4-5-20251001"]},
+        follow=True,
+    )
+    assert "is now the default" in response.content.decode()
+    catalogue.forget()
+    assert catalogue.default_model_id() == "claude-haiku-4-5-20251001"
+    refused = client.post(
+        url,
+        {"action": "make_default", "_selected_action": ["claude-3-5-haiku-20241022"]},
+        follow=True,
+    )
+    assert "is not offered" in refused.content.decode()
+    ClaudeModel.objects.filter(pk="claude-opus-4-8-20260624").update(visible=False)
+    catalogue.forget()
+    client.force_login(owner)
+    models = client.get(reverse("chat:index")).context["chat_data"]["models"]
+    assert "claude-opus-4-8-20260624" not in [m["id"] for m in models]
+    assert [m["deprecated"] for m in models if m["id"] == "claude-opus-4-5-20251101"] == [True]
+    client.force_login(owner)
+    assert client.get(url).status_code == 302  # staff only
