@@ -35,7 +35,7 @@ export function toolInputText(block) {
 
 export function formatUsage(usage) {
   let text = `${formatCount(usage.input_tokens)} in · ${formatCount(usage.output_tokens)} out tokens`;
-  if (usage.cache_read_input_tokens) text += ` · ${formatCount(usage.cache_read_input_tokens)} cache read`;
+  if (usage.cache_read_input_tokens) text += ` · ${formatCount(usage.cache_read_input_tokens)} cached`;
   if (usage.cache_creation_input_tokens) text += ` · ${formatCount(usage.cache_creation_input_tokens)} cache write`;
   return text;
 }
@@ -53,16 +53,33 @@ export function formatCost(cost, priced) {
   return " · " + formatMoney(cost);
 }
 
-const STOP_REASON_NOTES = {
-  max_tokens: "Cut off: max tokens reached",
-  refusal: "Declined",
-  pause_turn: "Paused",
+// Why a finished reply stopped, in words; `reply` is its state (protocol.js createReply).
+const STOP_REASONS = {
+  max_tokens: (reply) => (reply.usage && reply.usage.output_tokens
+    ? `Cut off at ${formatCount(reply.usage.output_tokens)} tokens`
+    : "Cut off at the reply's token limit"),
+  stop_sequence: (reply) => (reply.stopSequence
+    ? `Stopped at the stop sequence “${reply.stopSequence}”`
+    : "Stopped at a stop sequence"),
+  refusal: (reply) => (reply.usage && reply.usage.output_tokens
+    ? `Claude declined to answer this request. The ${formatCount(reply.usage.output_tokens)} `
+      + "tokens it wrote are billed."
+    : "Claude declined to answer this request."),
+  pause_turn: () => "Paused before the end",
+  model_context_window_exceeded: () => "The conversation filled the model's context window",
 };
 
-// The tag a completed reply shows for an unusual stop reason, or "".
-export const stopReasonNote = (reason) => (
-  Object.prototype.hasOwnProperty.call(STOP_REASON_NOTES, reason) ? STOP_REASON_NOTES[reason] : ""
-);
+/* What a reply shows of its stop reason: {kind, text}, or null. `kind` is "refusal" (shown
+ * as a refusal, not as an error), "paused" (a pause the server goes on from, while the
+ * reply streams) or "note". A reason this page does not know is shown as it came. */
+export function stopReasonNote(reply) {
+  const reason = reply.stopReason;
+  if (!reason || reason === "end_turn") return null;
+  if (!reply.final) return reason === "pause_turn" ? { kind: "paused", text: "Paused; continuing…" } : null;
+  if (reply.status !== "complete") return null;
+  if (!Object.prototype.hasOwnProperty.call(STOP_REASONS, reason)) return { kind: "note", text: `Stopped: ${reason}` };
+  return { kind: reason === "refusal" ? "refusal" : "note", text: STOP_REASONS[reason](reply) };
+}
 
 // The URL if it is http(s), absolute; anything else (javascript:, data:, junk) is null.
 export function safeHttpUrl(url, base = globalThis.location?.href) {

@@ -27,6 +27,7 @@ export function createReply(id) {
     cost: null, // exact USD decimal string, once saved
     priced: null, // false: the model has no price, so the cost is unknown (never 0)
     stopReason: null,
+    stopSequence: null, // the stop sequence the reply stopped at, if it did
     final: false, // ended: no frame changes it any more
     lastSeq: null, // seq of the last frame applied
   };
@@ -67,7 +68,10 @@ export function applyMessage(reply, message) {
   reply.usage = message.usage || null;
   reply.cost = message.cost != null ? message.cost : null;
   reply.priced = message.priced != null ? message.priced : null;
+  // A saved message may not say which stop sequence it stopped at: the stream did.
+  const streamedSequence = message.stop_reason === "stop_sequence" ? reply.stopSequence : null;
   reply.stopReason = message.stop_reason || null;
+  reply.stopSequence = message.stop_sequence || streamedSequence || null;
   reply.final = reply.status !== "streaming";
   return changed({ rebuild: true });
 }
@@ -159,7 +163,10 @@ const APPLY = {
   },
 
   message_delta(reply, frame) {
-    if (frame.delta && frame.delta.stop_reason) reply.stopReason = frame.delta.stop_reason;
+    if (frame.delta && frame.delta.stop_reason) {
+      reply.stopReason = frame.delta.stop_reason;
+      reply.stopSequence = frame.delta.stop_sequence || null;
+    }
     mergeUsage(reply, frame.usage);
     return changed();
   },

@@ -236,9 +236,13 @@ export function renderReplyMeta(meta, reply) {
     }
   }
   if (reply.status === "stopped") meta.append(element("span", "tag tag-stopped", "Stopped"));
-  const stopNote = stopReasonNote(reply.stopReason);
-  if (reply.final && reply.status === "complete" && stopNote) {
-    meta.append(element("span", "tag tag-stop-reason", stopNote));
+  const stopNote = stopReasonNote(reply);
+  if (stopNote && stopNote.kind === "refusal") {
+    const box = element("div", "refusal-note");
+    box.append(element("strong", "refusal-label", "Declined"), element("span", "", stopNote.text));
+    meta.append(box);
+  } else if (stopNote) {
+    meta.append(element("span", `stop-note stop-note-${stopNote.kind}`, stopNote.text));
   }
   if (reply.error || reply.status === "error") {
     const note = element("div", "error-note",

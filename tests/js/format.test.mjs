@@ -12,12 +12,21 @@ import { isOverBudget, monthText, monthWithReply } from "../../static/chat/sideb
 import { socketUrl } from "../../static/chat/socket.js";
 import { pageUrls } from "../../static/chat/urls.js";
 
+// A saved reply's state (protocol.js createReply) that stopped for `stopReason`.
+const ended = (stopReason, fields = {}) => ({
+  stopReason, stopSequence: null, usage: null, status: "complete", final: true, ...fields,
+});
+
 describe("usage and money", () => {
   test("usage: tokens in and out with thousands separators; cache counts only when used", () => {
     assert.equal(formatUsage({ input_tokens: 12345, output_tokens: 6 }), "12,345 in · 6 out tokens");
     assert.equal(
-      formatUsage({ input_tokens: 1, output_tokens: 2, cache_read_input_tokens: 3000, cache_creation_input_tokens: 40 }),
-      "1 in · 2 out tokens · 3,000 cache read · 40 cache write",
+      formatUsage({ input_tokens: 1, output_tokens: 2, cache_read_input_tokens: 1200, cache_creation_input_tokens: 40 }),
+      "1 in · 2 out tokens · 1,200 cached · 40 cache write",
+    );
+    assert.equal(
+      formatUsage({ input_tokens: 5, output_tokens: 2, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 }),
+      "5 in · 2 out tokens",
     );
     assert.equal(formatUsage({}), "0 in · 0 out tokens");
   });
@@ -131,11 +140,46 @@ describe("text", () => {
   });
 
   test("only unusual stop reasons get a note", () => {
-    assert.equal(stopReasonNote("max_tokens"), "Cut off: max tokens reached");
-    assert.equal(stopReasonNote("refusal"), "Declined");
-    assert.equal(stopReasonNote("end_turn"), "");
-    assert.equal(stopReasonNote("toString"), "");
-    assert.equal(stopReasonNote(null), "");
+    assert.equal(stopReasonNote(ended("end_turn")), null);
+    assert.equal(stopReasonNote(ended(null)), null);
+    assert.equal(stopReasonNote(ended("max_tokens", { status: "stopped" })), null, "Stopped says it already");
+    assert.equal(stopReasonNote(ended("max_tokens", { status: "error" })), null);
+  });
+
+  test("max_tokens: where the reply was cut off, from its output tokens", () => {
+    assert.deepEqual(stopReasonNote(ended("max_tokens", { usage: { output_tokens: 4096 } })),
+      { kind: "note", text: "Cut off at 4,096 tokens" });
+    assert.equal(stopReasonNote(ended("max_tokens")).text, "Cut off at the reply's token limit");
+  });
+
+  test("stop_sequence: the sequence when it is known", () => {
+    assert.equal(stopReasonNote(ended("stop_sequence", { stopSequence: "END" })).text,
+      "Stopped at the stop sequence “END”");
+    assert.equal(stopReasonNote(ended("stop_sequence")).text, "Stopped at a stop sequence");
+  });
+
+  test("refusal: its own kind (not an error), with the tokens billed", () => {
+    assert.deepEqual(stopReasonNote(ended("refusal", { usage: { input_tokens: 9, output_tokens: 1200 } })), {
+      kind: "refusal",
+      text: "Claude declined to answer this request. The 1,200 tokens it wrote are billed.",
+    });
+    assert.deepEqual(stopReasonNote(ended("refusal", { usage: { output_tokens: 0 } })),
+      { kind: "refusal", text: "Claude declined to answer this request." });
+  });
+
+  test("pause_turn: going on while the reply streams; if it ended there, said so", () => {
+    assert.deepEqual(stopReasonNote({ stopReason: "pause_turn", status: "streaming", final: false }),
+      { kind: "paused", text: "Paused; continuing…" });
+    assert.equal(stopReasonNote(ended("pause_turn")).text, "Paused before the end");
+    assert.equal(stopReasonNote({ stopReason: "max_tokens", status: "streaming", final: false }), null,
+      "a reason is shown once the reply is saved");
+  });
+
+  test("the context window, and a reason this page does not know, shown as it came", () => {
+    assert.equal(stopReasonNote(ended("model_context_window_exceeded")).text,
+      "The conversation filled the model's context window");
+    assert.deepEqual(stopReasonNote(ended("tea_break")), { kind: "note", text: "Stopped: tea_break" });
+    assert.deepEqual(stopReasonNote(ended("toString")), { kind: "note", text: "Stopped: toString" });
   });
 
   test("HTML special characters are escaped", () => {

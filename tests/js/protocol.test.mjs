@@ -194,6 +194,26 @@ describe("end of a reply", () => {
     assert.equal(reply.final, false, "only message_stop ends it");
   });
 
+  test("the stop sequence streamed is kept when the saved message does not name it", () => {
+    const reply = replyWith(
+      textStart(1),
+      frame("message_delta", 2, { delta: { stop_reason: "stop_sequence", stop_sequence: "END" } }),
+    );
+    assert.equal(reply.stopSequence, "END");
+    applyFrame(reply, frame("message_stop", 3, { message: savedMessage({ stop_reason: "stop_sequence" }) }));
+    assert.equal(reply.stopSequence, "END");
+
+    const named = replyWith(frame("message_stop", 1, {
+      message: savedMessage({ stop_reason: "stop_sequence", stop_sequence: "STOP" }),
+    }));
+    assert.equal(named.stopSequence, "STOP");
+    const other = replyWith(
+      frame("message_delta", 1, { delta: { stop_reason: "stop_sequence", stop_sequence: "END" } }),
+      frame("message_stop", 2, { message: savedMessage({ stop_reason: "max_tokens" }) }),
+    );
+    assert.equal(other.stopSequence, null);
+  });
+
   test("message_stop replaces the reply with the saved message and ends it", () => {
     const reply = replyWith(textStart(1), textDelta(2, "Saved ans"));
     const change = applyFrame(reply, frame("message_stop", 3, { message: savedMessage() }));
