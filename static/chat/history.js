@@ -48,6 +48,16 @@ class ReplyView {
     this.blockEls = [];
     this.dirtyBlocks = new Set();
     this.rebuild = true;
+    this.liveBlock = -1; // the block being written, as last rendered
+    // Thinking blocks the person folded or unfolded (block index -> open): kept as they
+    // left them while the reply streams and when it is rebuilt at its end.
+    this.thinkingOpen = new Map();
+    // A summary's click runs before it toggles: Enter and Space on it click too.
+    this.el.addEventListener("click", (event) => {
+      const summary = event.target.closest("details.thinking > summary");
+      const index = summary ? this.blockEls.indexOf(summary.closest(".block")) : -1;
+      if (index >= 0) this.thinkingOpen.set(index, !summary.parentElement.open);
+    });
   }
 
   // Notes what a frame changed (protocol.js applyFrame) for the next render.
@@ -64,19 +74,30 @@ class ReplyView {
     return this.blockEls[index];
   }
 
+  // How a thinking block is shown: open while it is written, unless the person chose.
+  thinkingView(index) {
+    const live = index === this.liveBlock;
+    return { live, open: this.thinkingOpen.has(index) ? this.thinkingOpen.get(index) : live };
+  }
+
+  renderBlockAt(index, streaming) {
+    const block = this.state.blocks[index];
+    if (block) renderBlock(this.blockElement(index), block, streaming, this.thinkingView(index));
+  }
+
   render() {
     const reply = this.state;
     const streaming = !reply.final;
+    const wasLive = this.liveBlock;
+    this.liveBlock = streaming ? reply.blocks.length - 1 : -1;
     if (this.rebuild) {
       bodyOf(this.el).replaceChildren();
       this.blockEls = [];
-      reply.blocks.forEach((block, index) => renderBlock(this.blockElement(index), block, streaming));
+      reply.blocks.forEach((block, index) => this.renderBlockAt(index, streaming));
       this.rebuild = false;
     } else {
-      for (const index of this.dirtyBlocks) {
-        const block = reply.blocks[index];
-        if (block) renderBlock(this.blockElement(index), block, streaming);
-      }
+      if (wasLive !== this.liveBlock && wasLive >= 0) this.dirtyBlocks.add(wasLive); // it has ended
+      for (const index of this.dirtyBlocks) this.renderBlockAt(index, streaming);
     }
     this.dirtyBlocks.clear();
     this.el.dataset.status = reply.status;

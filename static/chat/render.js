@@ -173,20 +173,30 @@ function renderToolResult(container, block) {
   }
 }
 
-function renderThinking(container, block, type) {
+/* A thinking block, folded or not. `live`: it is being written. `open`: how the reply wants
+ * it; it is applied only when that changes, so that a render never undoes what the person
+ * chose in between (the reply's view keeps their choice and asks for it). */
+function renderThinking(container, block, type, { open = false, live = false } = {}) {
   let details = container.querySelector("details.thinking");
   if (!details) {
     details = element("details", "thinking");
-    const summary = element("summary", "", type === "redacted_thinking" ? "Thinking (redacted)" : "Thinking…");
-    details.append(summary, element("div", "thinking-text"));
+    details.append(element("summary", "thinking-summary"), element("div", "thinking-text"));
     container.append(details);
   }
-  details.querySelector(".thinking-text").textContent =
-    type === "redacted_thinking" ? "This thinking was redacted." : (block.thinking || "");
+  const redacted = type === "redacted_thinking";
+  let summary = live ? "Thinking…" : "Thinking";
+  if (redacted) summary = "Thinking (redacted)";
+  details.querySelector("summary").textContent = summary;
+  details.querySelector(".thinking-text").textContent = redacted ? "This thinking was redacted." : (block.thinking || "");
+  if (details.dataset.wanted !== String(open)) {
+    details.open = open;
+    details.dataset.wanted = String(open);
+  }
 }
 
-// Renders one content block into its container (kept between frames while it streams).
-export function renderBlock(container, block, streaming) {
+/* Renders one content block into its container (kept between frames while it streams);
+ * `thinking`: {open, live} for a thinking block. */
+export function renderBlock(container, block, streaming, thinking) {
   const type = block.type || "text";
   if (container.dataset.type !== type) {
     container.replaceChildren();
@@ -204,7 +214,7 @@ export function renderBlock(container, block, streaming) {
     case "thinking":
     case "redacted_thinking":
       container.className = "block block-thinking";
-      renderThinking(container, block, type);
+      renderThinking(container, block, type, thinking);
       break;
     case "tool_use":
     case "server_tool_use":
