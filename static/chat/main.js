@@ -37,7 +37,7 @@ function start(data) {
     model: byId("model-select"),
   };
   const page = {
-    conversation: data.conversation || null, // {id, title, model, system_prompt, max_tokens}
+    conversation: data.conversation || null, // {id, title, model, system_prompt, thinking, effort, max_tokens, ...}
     newChatClientIds: new Set(), // client_ids sent while no conversation existed yet
   };
   const unacknowledged = new Unacknowledged();
@@ -74,11 +74,27 @@ function start(data) {
     urls,
     sidebar,
   });
+  const picker = {
+    model: els.model,
+    deprecated: byId("model-deprecated"),
+    notice: byId("model-unavailable"),
+    noticeText: byId("model-unavailable-text"),
+    use: byId("model-use"),
+    thinkingField: byId("thinking-field"),
+    thinking: byId("thinking"),
+    effortField: byId("effort-field"),
+    effort: byId("effort"),
+  };
   const settings = createSettings({
     els: {
       title: byId("conversation-title"),
+      picker,
       model: els.model,
       modelError: byId("model-error"),
+      thinking: picker.thinking,
+      thinkingError: byId("thinking-error"),
+      effort: picker.effort,
+      effortError: byId("effort-error"),
       error: byId("settings-error"),
       system: byId("system-prompt"),
       systemPanel: byId("system-prompt-panel"),
@@ -93,6 +109,8 @@ function start(data) {
     },
     page,
     urls,
+    models: Array.isArray(data.models) ? data.models : [],
+    defaultModel: data.default_model,
   });
   const connectionStatus = byId("connection-status");
   const socket = createSocket({
@@ -277,12 +295,20 @@ function start(data) {
         composer.refocus();
         return;
       }
+      // The conversation's model is gone: the notice under the picker says so.
+      const modelGone = frame.code === "model_unavailable" && isShown(frame);
+      if (modelGone) settings.modelUnavailable(text);
       const refused = unacknowledged.refusedBy(frame);
       if (refused && refused.frame.type !== "user_message") {
         branches.refused(refused, text);
         return;
       }
       if (refused) composer.refused(refused, text);
+      if (modelGone) {
+        composer.setAwaitingReply(false);
+        composer.update();
+        return;
+      }
       if (frame.code === "not_streaming") {
         // We think a reply is streaming but the server does not: it ended unseen.
         if (chatHistory.anyStreaming() && page.conversation) refresh(page.conversation.id);
@@ -323,8 +349,8 @@ function start(data) {
   if (page.conversation) {
     settings.apply(page.conversation);
     settings.setTitle(page.conversation.title);
-  } else if (data.default_model) {
-    els.model.value = data.default_model;
+  } else {
+    settings.showModel(null);
   }
   chatHistory.showBranch(data.messages || []);
   sidebar.showMonth();

@@ -1,11 +1,14 @@
 /*
  * The conversation's header and settings: its title, the model picker, and the settings
- * panel (system prompt, max tokens per reply, stop sequences), saved with a POST to the
- * conversation's settings URL. A new chat has no settings to save yet: its model and system
- * prompt go with its first message, and the reply settings appear once it is stored.
+ * panel (system prompt, thinking, effort, max tokens per reply, stop sequences), saved with
+ * a POST to the conversation's settings URL. A new chat has no settings to save yet: its
+ * model, system prompt, thinking and effort go with its first message, and the other reply
+ * settings appear once it is stored. What the model takes is model-picker.js's to show.
  */
 
 import { errorText, failureText, getJson, postForm } from "./http.js";
+import { createModelPicker } from "./model-picker.js";
+import { modelChangeFields } from "./models.js";
 
 // The textarea's lines as stop sequences (blank lines are none), and back.
 export const stopSequencesFrom = (text) => text.split(/\r?\n/).filter((line) => line.length > 0);
@@ -17,16 +20,23 @@ function showFieldError(el, messages) {
   el.hidden = !text;
 }
 
-/* `page.conversation` is the conversation shown (null for a new chat). */
-export function createSettings({ els, page, urls }) {
+/* `page.conversation` is the conversation shown (null for a new chat); `models` and
+ * `defaultModel` come from the page's data; `modelShown(model)` is told the model the
+ * picker shows whenever it changes. */
+export function createSettings({ els, page, urls, models, defaultModel, modelShown = () => {} }) {
   // The settings fields, by the name the server gives their errors.
   const fields = {
     model: { input: els.model, error: els.modelError },
     system_prompt: { input: els.system, error: els.systemError },
+    thinking: { input: els.thinking, error: els.thinkingError },
+    effort: { input: els.effort, error: els.effortError },
     max_tokens: { input: els.maxTokens, error: els.maxTokensError },
     stop_sequences: { input: els.stopSequences, error: els.stopSequencesError },
   };
+  // The panel's fields that its Save button saves; thinking and effort save when changed.
   const panelFields = ["system_prompt", "max_tokens", "stop_sequences"];
+  const inPanel = [...panelFields, "thinking", "effort"];
+  const picker = createModelPicker({ els: els.picker, models, defaultModel, onUse: modelChosen });
 
   function setTitle(title) {
     const text = title || "New chat";
@@ -34,19 +44,19 @@ export function createSettings({ els, page, urls }) {
     document.title = `${text} · Claude Chat`;
   }
 
-  function ensureModelOption(model) {
-    if (!model || Array.from(els.model.options).some((o) => o.value === model)) return;
-    const option = document.createElement("option");
-    option.value = model;
-    option.textContent = model;
-    els.model.append(option);
+  // The model of a conversation (null: a new chat) and the reply settings it takes.
+  function showModel(conversation) {
+    picker.show(conversation ? conversation.model : null);
+    picker.showSettings(conversation || { thinking: false, effort: "" });
+    modelShown(picker.selected());
   }
 
-  // Shows a conversation's settings; a field being typed in is left alone.
+  // Shows a conversation's settings (those it carries); a field being typed in is left alone.
   function apply(conversation) {
-    if (conversation.model) {
-      ensureModelOption(conversation.model);
-      els.model.value = conversation.model;
+    if (conversation.model) picker.show(conversation.model);
+    if (conversation.model || conversation.thinking !== undefined || conversation.effort !== undefined) {
+      picker.showSettings({ ...page.conversation, ...conversation });
+      modelShown(picker.selected());
     }
     const shown = {
       system_prompt: conversation.system_prompt,
@@ -60,10 +70,13 @@ export function createSettings({ els, page, urls }) {
     }
   }
 
-  // The model and system prompt a new conversation starts with.
+  // The model, system prompt, thinking and effort a new conversation starts with.
   function newChatFields() {
     const chosen = { model: els.model.value };
     if (els.system.value.trim()) chosen.system = els.system.value;
+    const { thinking, effort } = picker.shownSettings();
+    if (thinking) chosen.thinking = true;
+    if (effort) chosen.effort = effort;
     return chosen;
   }
 
@@ -75,6 +88,7 @@ export function createSettings({ els, page, urls }) {
       title: info.title || "",
       model: info.model || els.model.value,
       system_prompt: els.system.value,
+      ...picker.shownSettings(),
       max_tokens: null,
       stop_sequences: [],
     };
@@ -90,8 +104,9 @@ export function createSettings({ els, page, urls }) {
   }
 
   function valueOf(name) {
-    const value = fields[name].input.value;
-    return name === "stop_sequences" ? stopSequencesFrom(value).join("\n") : value;
+    const { input } = fields[name];
+    if (name === "thinking") return input.checked ? "true" : "false";
+    return name === "stop_sequences" ? stopSequencesFrom(input.value).join("\n") : input.value;
   }
 
   function savedValue(name) {
@@ -107,23 +122,19 @@ export function createSettings({ els, page, urls }) {
       if (fields[name]) showFieldError(fields[name].error, messages);
       else others.push(...[].concat(messages));
     }
-    if (errors.model) {
-      ensureModelOption(page.conversation.model);
-      els.model.value = page.conversation.model; // the saved model still applies
-    }
-    if (panelFields.some((name) => errors[name])) els.systemPanel.open = true;
+    // The saved model and its settings still apply.
+    if (errors.model || errors.thinking || errors.effort) showModel(page.conversation);
+    if (inPanel.some((name) => errors[name])) els.systemPanel.open = true;
     if (others.length || !Object.keys(errors).length) {
       showFieldError(els.error, others.length ? others : failureText(result, "save the settings"));
     }
   }
 
-  // Saves the fields named (each may go alone: the server keeps the others as they are).
-  async function save(names) {
+  // Saves `changed` ({field: value}; each may go alone: the server keeps the others).
+  async function save(changed) {
     if (!page.conversation) return;
     for (const { error } of Object.values(fields)) showFieldError(error, "");
     showFieldError(els.error, "");
-    const changed = {};
-    for (const name of names) changed[name] = valueOf(name);
     els.status.textContent = "Saving…";
     const result = await postForm(urls.settings(page.conversation.id), changed);
     if (result.ok && result.data.ok) {
@@ -141,20 +152,36 @@ export function createSettings({ els, page, urls }) {
 
   // Serialised, so that two quick changes cannot land out of order.
   let saving = Promise.resolve();
-  const queueSave = (names) => {
-    const run = () => save(names);
+  const queueSave = (changed) => {
+    const run = () => save(changed);
     saving = saving.then(run, run);
     return saving;
   };
+  const saveFields = (names) => queueSave(Object.fromEntries(names.map((name) => [name, valueOf(name)])));
 
-  els.model.addEventListener("change", () => {
-    if (page.conversation) queueSave(["model"]);
-  });
+  // A model chosen: the settings it does not take are reset with it (and go with the model).
+  function modelChosen() {
+    const model = picker.selected();
+    if (!model) return;
+    picker.showSettings(page.conversation || picker.shownSettings());
+    modelShown(model);
+    if (page.conversation) queueSave(modelChangeFields(model, page.conversation));
+  }
+
+  els.model.addEventListener("change", modelChosen);
+  for (const name of ["thinking", "effort"]) {
+    fields[name].input.addEventListener("change", () => {
+      if (page.conversation) saveFields([name]);
+    });
+  }
   // The panel's fields that changed; the system prompt when none did (a Save says "Saved").
   els.systemSave.addEventListener("click", () => {
     const changed = panelFields.filter((name) => valueOf(name) !== savedValue(name));
-    queueSave(changed.length ? changed : ["system_prompt"]);
+    saveFields(changed.length ? changed : ["system_prompt"]);
   });
 
-  return { setTitle, apply, newChatFields, conversationCreated };
+  // The server refused a reply because the conversation's model is gone (`model_unavailable`).
+  const modelUnavailable = (message) => picker.showUnavailable(message);
+
+  return { setTitle, apply, showModel, newChatFields, conversationCreated, modelUnavailable };
 }
