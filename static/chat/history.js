@@ -113,7 +113,9 @@ class ReplyView {
 /* `decorate(el, info, state)` draws a stored message's buttons: `info` is what is known of
  * its versions and feedback (branches.js messageInfo), `state` a reply's state (null for a
  * user message). */
-export function createHistory({ scroller, list, empty, decorate = () => {} }) {
+/* `changed()` is called once what is shown has changed (a render, a new branch), e.g. for
+ * the context gauge. */
+export function createHistory({ scroller, list, empty, decorate = () => {}, changed = () => {} }) {
   const replies = new Map(); // assistant message id (string) -> ReplyView
   const userViews = new Map(); // user message id (string) -> element
   const infos = new Map(); // message id (string) -> messageInfo
@@ -237,6 +239,7 @@ export function createHistory({ scroller, list, empty, decorate = () => {} }) {
       }
     }
     showEmptyIfNone();
+    changed();
   }
 
   // The stored messages shown, in order: [{id, role}].
@@ -245,6 +248,12 @@ export function createHistory({ scroller, list, empty, decorate = () => {} }) {
   }));
 
   const element = (messageId) => userViews.get(String(messageId)) || replies.get(String(messageId))?.el || null;
+
+  // The usage of each reply shown, first first (null for one that has none yet).
+  const replyUsages = () => Array.from(
+    list.querySelectorAll('.message[data-role="assistant"]'),
+    (el) => replies.get(el.dataset.messageId)?.state.usage || null,
+  );
 
   const anyStreaming = () => Array.from(replies.values()).some((v) => v.state.status === "streaming");
   const hasReplyAfter = (messageId) => Array.from(replies.keys()).some((id) => Number(id) > Number(messageId));
@@ -261,6 +270,7 @@ export function createHistory({ scroller, list, empty, decorate = () => {} }) {
     for (const view of dirtyReplies) view.render();
     dirtyReplies.clear();
     if (stick) scrollToBottom();
+    changed();
   }
 
   // Re-renders the reply with the next animation frame, with whatever else changed by then.
@@ -276,6 +286,7 @@ export function createHistory({ scroller, list, empty, decorate = () => {} }) {
     dirtyReplies.delete(view);
     view.render();
     if (stick) scrollToBottom();
+    changed();
   }
 
   function showEmptyIfNone() {
@@ -300,5 +311,6 @@ export function createHistory({ scroller, list, empty, decorate = () => {} }) {
     setFeedback,
     shown,
     element,
+    replyUsages,
   };
 }

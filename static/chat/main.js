@@ -10,6 +10,7 @@ import { lastUserMessageId } from "./branches.js";
 import { createComposer } from "./composer.js";
 import { createConversationMenu } from "./conversation-menu.js";
 import { createFeedback } from "./feedback.js";
+import { contextTokens, gaugeReading, showGauge } from "./gauge.js";
 import { getJson } from "./http.js";
 import { createHistory } from "./history.js";
 import { createMessageTools } from "./message-tools.js";
@@ -42,12 +43,21 @@ function start(data) {
   };
   const unacknowledged = new Unacknowledged();
 
+  // The context gauge: the conversation's size out of the window of the model shown.
+  let gaugeModel = null;
+  const gaugeEls = { gauge: byId("context-gauge"), meter: byId("context-meter"), text: byId("context-text") };
+  function updateGauge() {
+    const tokens = contextTokens(chatHistory.replyUsages());
+    showGauge(gaugeEls, gaugeReading(tokens, gaugeModel && gaugeModel.max_input_tokens), gaugeModel);
+  }
+
   let tools = null; // the buttons under each message, once the socket they act through exists
   const chatHistory = createHistory({
     scroller: els.history,
     list: byId("history-inner"),
     empty: byId("empty-state"),
     decorate: (...args) => tools.decorate(...args),
+    changed: () => updateGauge(),
   });
   handleCopyButtons(els.history);
   const sidebar = createSidebar({
@@ -111,6 +121,10 @@ function start(data) {
     urls,
     models: Array.isArray(data.models) ? data.models : [],
     defaultModel: data.default_model,
+    modelShown(model) {
+      gaugeModel = model;
+      updateGauge();
+    },
   });
   const connectionStatus = byId("connection-status");
   const socket = createSocket({
