@@ -65,7 +65,7 @@ const STOP_REASONS = {
     ? `Claude declined to answer this request. The ${formatCount(reply.usage.output_tokens)} `
       + "tokens it wrote are billed."
     : "Claude declined to answer this request."),
-  pause_turn: () => "Paused before the end",
+  pause_turn: () => "Paused before the end: send a message to go on",
   model_context_window_exceeded: () => "The conversation filled the model's context window",
 };
 

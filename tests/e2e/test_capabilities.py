@@ -195,11 +195,9 @@ def test_a_stop_sequence_and_a_cut_off_reply_say_why_they_ended(
         expect(replies.nth(n)).to_have_attribute("data-status", "complete")
         expect(replies.nth(n).locator(".stop-note")).to_have_text(note)
     shoot(page, "stop-reasons")
-    # Reloaded, the saved message does not say which sequence stopped it.
+    # Reloaded, the saved message names the sequence.
     page.reload()
-    expect(replies.first.locator(".stop-note")).to_have_text(
-        re.compile("^Stopped at (a|the) stop sequence")
-    )
+    expect(replies.first.locator(".stop-note")).to_have_text("Stopped at the stop sequence “END”")
     expect(replies.nth(1).locator(".stop-note")).to_have_text("Cut off at 40 tokens")
 
 

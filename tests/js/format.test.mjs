@@ -170,7 +170,7 @@ describe("text", () => {
   test("pause_turn: going on while the reply streams; if it ended there, said so", () => {
     assert.deepEqual(stopReasonNote({ stopReason: "pause_turn", status: "streaming", final: false }),
       { kind: "paused", text: "Paused; continuing…" });
-    assert.equal(stopReasonNote(ended("pause_turn")).text, "Paused before the end");
+    assert.equal(stopReasonNote(ended("pause_turn")).text, "Paused before the end: send a message to go on");
     assert.equal(stopReasonNote({ stopReason: "max_tokens", status: "streaming", final: false }), null,
       "a reason is shown once the reply is saved");
   });
