@@ -196,6 +196,8 @@ def conversation_frame(conversation, *, client_id: uuid.UUID | None = None) -> d
         "title": conversation.title,
         "model": conversation.model,
         "pinned": conversation.pinned,
+        "thinking": conversation.thinking,
+        "effort": conversation.effort,
         "updated_at": conversation.updated_at.isoformat() if conversation.updated_at else None,
         "client_id": str(client_id) if client_id else None,
     }

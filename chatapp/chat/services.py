@@ -265,7 +265,7 @@ def _reply_request(conversation: Conversation, history: list[dict], policy):
         raise ChatError(
             "model_unavailable",
             f"{conversation.model} is no longer offered: pick another model for this "
-            "conversation in its settings.",
+            "conversation in the model picker.",
         )
     max_tokens = min(conversation.max_tokens, policy.max_tokens_cap, model.max_output_tokens)
     try:

@@ -67,7 +67,13 @@ def stamped(data: dict, raw: str | None = None) -> list[dict]:
 
 
 CONVERSATION = SimpleNamespace(
-    pk=4, title="Plans", model="claude-sonnet-5", pinned=False, updated_at=None
+    pk=4,
+    title="Plans",
+    model="claude-sonnet-5",
+    pinned=False,
+    thinking=True,
+    effort="high",
+    updated_at=None,
 )
 MESSAGE = {"id": 9, "role": "assistant", "status": "complete", "content": []}
 
