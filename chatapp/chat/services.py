@@ -174,7 +174,7 @@ def _start_reply(
     conversation.active_leaf = reply
     sql.update(conversation, ("active_leaf", "updated_at"))
     policy = usage_policy()
-    model, request = _reply_request(conversation, context.history, policy)
+    model, request = _reply_request(conversation, context.history, policy, strict=created)
     size = InputSize(request, model, context.tokens_before, user_message)
 
     def reserve():
@@ -257,9 +257,12 @@ class InputSize:
         return True
 
 
-def _reply_request(conversation: Conversation, history: list[dict], policy):
+def _reply_request(conversation: Conversation, history: list[dict], policy, *, strict: bool):
     """The model, and what is sent upstream: only what the model takes (the catalogue's
-    capabilities), never a parameter it would refuse."""
+    capabilities), never a parameter it would refuse. A thinking or effort choice the
+    model does not take is refused when it is just being made (`strict`: a new
+    conversation); a conversation's earlier choice its model no longer takes (after a
+    sync) is left out of the request instead, so it can go on."""
     model = catalogue.get(conversation.model)
     if model is None or not model.offered:
         raise ChatError(
@@ -268,11 +271,18 @@ def _reply_request(conversation: Conversation, history: list[dict], policy):
             "conversation in the model picker.",
         )
     max_tokens = min(conversation.max_tokens, policy.max_tokens_cap, model.max_output_tokens)
+    thinking, effort = None, conversation.effort
     try:
         thinking = model.thinking_param(max_tokens) if conversation.thinking else None
-        model.check_effort(conversation.effort)
     except ValueError as exc:
-        raise ChatError("invalid_field", str(exc)) from exc
+        if strict:
+            raise ChatError("invalid_field", str(exc)) from exc
+    try:
+        model.check_effort(effort)
+    except ValueError as exc:
+        if strict:
+            raise ChatError("invalid_field", str(exc)) from exc
+        effort = ""
     return model, ReplyRequest(
         model=conversation.model,
         max_tokens=max_tokens,
@@ -280,7 +290,7 @@ def _reply_request(conversation: Conversation, history: list[dict], policy):
         messages=history,
         stop_sequences=tuple(conversation.stop_sequences),
         thinking=thinking,
-        effort=conversation.effort,
+        effort=effort,
         cache_ttl=settings.CHAT_CACHE_TTL if settings.CHAT_PROMPT_CACHING else "",
     )
 

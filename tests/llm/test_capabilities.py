@@ -146,3 +146,25 @@ async def test_thinking_is_passed_back_unchanged_on_the_next_turn(fake_api, sock
     sent_back = fake_api.requests[-1]["body"]["messages"][1]["content"]
     assert sent_back[0] == first.content[0]  # with its signature, as it came
     assert sent_back[0]["type"] == "thinking" and sent_back[0]["signature"]
+
+
+async def test_a_choice_the_model_no_longer_takes_is_left_out_not_refused(fake_api, sockets, owner):
+    conversation = await Conversation.objects.acreate(
+        owner=owner, model="claude-haiku-4-5", max_tokens=4096, thinking=True, effort="high"
+    )
+    await ClaudeModel.objects.filter(pk="claude-haiku-4-5").aupdate(
+        capabilities=_without_thinking()
+    )
+    fake_api.enqueue({"kind": "reply", "text": "Fine."})
+    tab = await sockets(owner)
+    _, reply = await converse(tab, "Hello", conversation.pk)
+    body = last_request(fake_api)
+    assert reply.text == "Fine." and "thinking" not in body and "output_config" not in body
+
+
+def _without_thinking() -> dict:
+    from chatapp.llm.catalogue import SEED
+
+    capabilities = dict(SEED[2].capabilities)
+    capabilities["thinking"] = {"supported": False, "types": {}}
+    return capabilities
