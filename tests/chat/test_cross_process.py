@@ -101,7 +101,7 @@ async def test_a_tab_on_another_process_sees_the_live_stream(layer, fake_api, re
 async def test_opening_mid_reply_on_another_process_resyncs(layer, fake_api, remote_socket):
     local, remote = await remote_socket()
     conversation_id = await start_conversation(local)
-    fake_api.enqueue({"kind": "reply", "tokens": 120, "token_delay": 0.005})
+    fake_api.enqueue({"kind": "reply", "tokens": 400, "token_delay": 0.005})
     await local.send_json_to(user_message("Long", conversation_id))
     await receive_until(local, "content_block_delta")
     await receive_until(local, "content_block_delta")
