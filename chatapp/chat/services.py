@@ -232,6 +232,7 @@ class InputSize:
         self.exact = False
         if tokens_before:
             added = len(json.dumps(leaf.content, ensure_ascii=False).encode())
+            # The system prompt again: it may have been changed since the last reply.
             self.tokens = tokens_before + added + len(request.system.encode())
         else:
             self.tokens = request.input_tokens_at_most()

@@ -12,6 +12,8 @@ from .client import async_client
 from .models import ClaudeModel
 from .stream import raise_upstream
 
+SYNC_TIMEOUT_SECONDS = 20
+
 
 async def models_fetch() -> list[dict]:
     """Every model the API lists, as JSON objects (the SDK pages through them)."""
@@ -19,9 +21,10 @@ async def models_fetch() -> list[dict]:
     try:
         # Retired models too: the API lists them only when asked, and a retirement must be
         # recorded as one (not as a model that disappeared).
-        pages = async_client().models.list(
-            limit=100, lifecycle=["active", "deprecated", "retired"]
-        )
+        # A short timeout and one retry: `serve` syncs before it starts, and an API that
+        # does not answer must not hold the app up for ANTHROPIC_TIMEOUT.
+        client = async_client().with_options(timeout=SYNC_TIMEOUT_SECONDS, max_retries=1)
+        pages = client.models.list(limit=100, lifecycle=["active", "deprecated", "retired"])
         async for model in pages:
             listed.append(model.model_dump(mode="json"))
     except Exception as exc:
