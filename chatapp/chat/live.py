@@ -219,6 +219,9 @@ class Hub:
         self._listener: asyncio.Task | None = None
         # Work that follows a reply (its title), kept until done.
         self._after: set[asyncio.Task] = set()
+        # Per conversation: the lock that keeps this hub's joins and leaves of its live
+        # group in order, and how many are waiting for it.
+        self._membership: dict[int, tuple[asyncio.Lock, list[int]]] = {}
 
     def later(self, work) -> None:
         task = asyncio.create_task(work)
@@ -262,19 +265,38 @@ class Hub:
         self._replies[conversation_id] = reply
 
         async def run_and_forget():
-            live_group = protocol.live_group_name(conversation_id)
             try:
                 if self.cross_process:
-                    await get_channel_layer().group_add(live_group, await self._listening())
+                    await self._live_group(conversation_id, join=True)
                 await reply.run(accepted.request)
             finally:
                 if self._replies.get(conversation_id) is reply:
                     del self._replies[conversation_id]
                 if self.cross_process and self._channel is not None:
-                    await get_channel_layer().group_discard(live_group, self._channel)
+                    await self._live_group(conversation_id, join=False)
 
         reply.task = asyncio.create_task(run_and_forget(), name=f"reply-{reply.message_id}")
         return reply
+
+    async def _live_group(self, conversation_id: int, *, join: bool) -> None:
+        """Joins or leaves the conversation's live group, in the order asked. The next
+        reply of a conversation often starts while the last one still leaves: that leave
+        must neither be skipped nor land after the next reply's join, or the other
+        processes' resync and stop requests would reach no one."""
+        lock, waiting = self._membership.setdefault(conversation_id, (asyncio.Lock(), [0]))
+        waiting[0] += 1
+        try:
+            async with lock:
+                layer = get_channel_layer()
+                group = protocol.live_group_name(conversation_id)
+                if join:
+                    await layer.group_add(group, await self._listening())
+                elif conversation_id not in self._replies:  # no newer reply joined since
+                    await layer.group_discard(group, self._channel)
+        finally:
+            waiting[0] -= 1
+            if not waiting[0]:
+                del self._membership[conversation_id]
 
     async def forward(self, previous, conversation_id: int, message_id: int, frames) -> None:
         if previous is not None:

@@ -2,11 +2,14 @@
 reply that streams in the other. Each "process" is a consumer class with a hub of its
 own; the layer is the in-memory one here, and Redis where it runs (CI)."""
 
+import asyncio
+import contextlib
 import os
 import uuid
 
 import pytest
 import redis
+from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from channels.testing import WebsocketCommunicator
@@ -105,6 +108,37 @@ async def test_opening_mid_reply_on_another_process_resyncs(layer, fake_api, rem
     await local.send_json_to(user_message("Long", conversation_id))
     await receive_until(local, "content_block_delta")
     await receive_until(local, "content_block_delta")
+
+    await remote.send_json_to({"type": "open", "conversation_id": conversation_id})
+    frames = await receive_until(remote, "message_stop")
+    reply_id = frames[-1]["message_id"]
+    assert any(f["type"] == "resync" for f in frames)
+    assert shown_text(frames, reply_id) == (await saved(reply_id)).text
+    await receive_until(local, "message_stop")
+
+
+async def test_a_reply_sent_right_after_the_last_one_is_still_reachable(
+    layer, fake_api, remote_socket, monkeypatch
+):
+    """The next reply often starts while the last one's process still leaves the live
+    group: that leave must not land after the new reply's join, or a tab opening on
+    another process would never get its resync."""
+    channel_layer = get_channel_layer()
+    discard, discarded = channel_layer.group_discard, asyncio.Event()
+
+    async def slow_discard(group, channel):
+        await asyncio.sleep(0.2)
+        await discard(group, channel)
+        discarded.set()
+
+    monkeypatch.setattr(channel_layer, "group_discard", slow_discard)
+    local, remote = await remote_socket()
+    conversation_id = await start_conversation(local)
+    fake_api.enqueue({"kind": "reply", "tokens": 400, "token_delay": 0.005})
+    await local.send_json_to(user_message("Right away", conversation_id))
+    await receive_until(local, "content_block_delta")
+    with contextlib.suppress(TimeoutError):  # no leave at all is right too
+        await asyncio.wait_for(discarded.wait(), 1)
 
     await remote.send_json_to({"type": "open", "conversation_id": conversation_id})
     frames = await receive_until(remote, "message_stop")
