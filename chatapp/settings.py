@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "chatapp.chat",
+    "chatapp.attachments",
     "chatapp.llm",
     "chatapp.usage",
 ]
@@ -117,6 +118,11 @@ TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
+# Uploaded attachments go through Django's storage API: the local MEDIA_ROOT by default,
+# any backend (e.g. S3 through django-storages) by setting STORAGES in a deployment.
+MEDIA_ROOT = Path(env.str("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_URL = "media/"  # never served as is: attachments are served by their view only
+
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -174,6 +180,22 @@ CHAT_DB_SETTLE_THREADS = env.int("CHAT_DB_SETTLE_THREADS", default=1)
 for _name in ("CHAT_DB_THREADS", "CHAT_DB_SETTLE_THREADS"):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1, not {globals()[_name]}")
+# Attachments (chatapp/attachments): size limits by kind, checked by content.
+CHAT_IMAGE_MAX_BYTES = env.int("CHAT_IMAGE_MAX_BYTES", default=20 * 1024 * 1024)
+CHAT_PDF_MAX_BYTES = env.int("CHAT_PDF_MAX_BYTES", default=32 * 1024 * 1024)
+CHAT_TEXT_MAX_BYTES = env.int("CHAT_TEXT_MAX_BYTES", default=2 * 1024 * 1024)
+CHAT_PDF_MAX_PAGES = env.int("CHAT_PDF_MAX_PAGES", default=100)
+# Larger images are refused before decoding (decompression bombs); smaller ones are
+# scaled down to the API's recommended long edge before they are stored.
+CHAT_IMAGE_MAX_PIXELS = env.int("CHAT_IMAGE_MAX_PIXELS", default=50_000_000)
+CHAT_IMAGE_LONG_EDGE = env.int("CHAT_IMAGE_LONG_EDGE", default=1568)
+CHAT_MAX_ATTACHMENTS = env.int("CHAT_MAX_ATTACHMENTS", default=20)
+# Send attachments once through the Files API and refer to them by file_id, instead of
+# sending them in base64 with every request.
+CHAT_USE_FILES_API = env.bool("CHAT_USE_FILES_API", default=False)
+# Web search and web fetch (server tools), where a conversation turns them on: at most
+# this many of each per reply.
+CHAT_WEB_SEARCH_MAX_USES = env.int("CHAT_WEB_SEARCH_MAX_USES", default=5)
 # Serve /static/ from the app server itself (fine for a small team; put a web server or a
 # CDN in front for more, after `manage.py collectstatic`).
 SERVE_STATIC = env.bool("DJANGO_SERVE_STATIC", default=True)

@@ -100,7 +100,16 @@ class ModelInfo:
             "max_input_tokens": self.max_input_tokens,
             "thinking": bool(self.thinking_types),
             "effort_levels": list(self.effort_levels),
+            "image_input": self.supports("image_input"),
+            "pdf_input": self.supports("pdf_input"),
+            "citations": self.supports("citations"),
+            "web_search": self.web_search,
         }
+
+    @property
+    def web_search(self) -> bool:
+        """Takes the web search server tool (and with it web fetch)."""
+        return _supported((self.capabilities.get("server_tools") or {}).get("web_search"))
 
 
 def _capabilities(*, thinking: tuple = (), effort: tuple = (), images=True) -> dict:
