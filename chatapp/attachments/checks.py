@@ -200,10 +200,12 @@ def _reencoded(image: Image.Image, image_format: str) -> Checked:
     """Turned upright (EXIF orientation), scaled down to the long edge, and written
     afresh, which leaves every piece of metadata behind. PNG stays PNG, JPEG JPEG, WebP
     WebP; a GIF's first frame becomes a PNG."""
-    frame = ImageOps.exif_transpose(image)
-    has_alpha = frame.mode in ("RGBA", "LA", "PA") or (
-        frame.mode == "P" and "transparency" in frame.info
-    )
+    try:
+        frame = ImageOps.exif_transpose(image)
+    except Exception:  # a broken EXIF block: the pixels are fine, shown as stored
+        frame = image.copy()
+    # An alpha channel, or a palette or colour key marked transparent (tRNS, GIF).
+    has_alpha = frame.mode in ("RGBA", "LA", "PA") or "transparency" in frame.info
     if frame.mode.startswith("I"):  # 16-bit grey: scaled to 8 bits, not clipped
         frame = frame.convert("I").point(lambda v: v * (1 / 256)).convert("L")
     if image_format == "JPEG":

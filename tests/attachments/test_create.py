@@ -303,3 +303,19 @@ def test_an_upload_is_read_at_most_to_its_limit_plus_one_byte(owner, settings):
     with pytest.raises(AttachmentRefused):
         attachment_create(owner=owner, upload=huge)
     assert huge.read_bytes == 1001
+
+
+def test_a_colour_key_transparency_is_kept(owner):
+    out = io.BytesIO()
+    Image.new("RGB", (10, 10), (1, 2, 3)).save(out, "PNG", transparency=(1, 2, 3))
+    attachment = attachment_create(owner=owner, upload=upload("keyed.png", out.getvalue()))
+    image = stored_image(attachment)
+    assert image.mode == "RGBA" and image.getpixel((0, 0))[3] == 0
+
+
+def test_a_sixteen_bit_grey_png_is_scaled_to_eight_bits_not_clipped(owner):
+    out = io.BytesIO()
+    Image.new("I;16", (10, 10), 32768).save(out, "PNG")
+    attachment = attachment_create(owner=owner, upload=upload("grey.png", out.getvalue()))
+    image = stored_image(attachment)
+    assert image.mode == "L" and image.getpixel((0, 0)) == 128
