@@ -2,7 +2,8 @@
 
 The blocks come in the order the real API builds its cache prefix: tool definitions, then the
 system prompt, then each message's content blocks. Each block has a token count (one token per 4
-characters of its text, rounded up, counted block by block) and a chained hash of everything up
+characters of its text, rounded up, counted block by block; images and documents as ``media.py``
+counts them; a search result by its URL, title and page text) and a chained hash of everything up
 to it, so a prefix is identified by the hash of its last block. ``/v1/messages`` usage and
 ``count_tokens`` both add up these same blocks, so a count equals the input a call then reports.
 
@@ -15,8 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from .server_tools import search_result_text
 
 MAX_BREAKPOINTS = 4
 CACHE_TTLS = {"5m": 5 * 60, "1h": 60 * 60}
@@ -33,18 +37,43 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def block_text(block: Any) -> str:
-    """The text a content block is counted by (images and PDFs' bytes count for nothing)."""
+_NO_MEDIA: Mapping[int, int] = {}
+
+
+def block_tokens(block: Any, media: Mapping[int, int] = _NO_MEDIA) -> int:
+    """A content block's input tokens: its text's, plus its images' and documents' (``media``:
+    the tokens of each image or document block, by ``id()``, as ``media.read_media`` counts
+    them)."""
+    return text_tokens(len(block_text(block, media))) + _media_tokens(block, media)
+
+
+def _media_tokens(block: Any, media: Mapping[int, int]) -> int:
     if not isinstance(block, dict):
+        return 0
+    if id(block) in media:
+        return media[id(block)]
+    content = block.get("content")
+    return sum(_media_tokens(inner, media) for inner in content) if isinstance(content, list) else 0
+
+
+def block_text(block: Any, media: Mapping[int, int] = _NO_MEDIA) -> str:
+    """The text a content block is counted by, leaving out the blocks in ``media``."""
+    if not isinstance(block, dict) or id(block) in media:
         return ""
     parts = [block[key] for key in ("text", "thinking") if isinstance(block.get(key), str)]
     if "input" in block:
         parts.append(_canonical(block["input"]))
+    if block.get("type") == "web_search_result":
+        parts.append(search_result_text(block))
+    elif block.get("type") == "web_fetch_result" and isinstance(block.get("url"), str):
+        parts.append(block["url"])
     content = block.get("content")
     if isinstance(content, str):
         parts.append(content)
     elif isinstance(content, list):
-        parts.extend(block_text(inner) for inner in content)
+        parts.extend(block_text(inner, media) for inner in content)
+    elif isinstance(content, dict):
+        parts.append(block_text(content, media))
     source = block.get("source")
     if isinstance(source, dict) and source.get("type") == "text":
         parts.append(str(source.get("data", "")))
@@ -105,26 +134,27 @@ def _cache_ttl(where: str, block: Any) -> str | None:
     return ttl
 
 
-def build_prompt(body: dict[str, Any]) -> Prompt:
-    """The prompt of a request already checked for shape (``validation.py``)."""
+def build_prompt(body: dict[str, Any], media: Mapping[int, int] = _NO_MEDIA) -> Prompt:
+    """The prompt of a request already checked for shape (``validation.py``); ``media`` as for
+    ``block_tokens``."""
     # Changing thinking or tool_choice invalidates the cached messages, not tools or system.
     messages_marker = _canonical([body.get("thinking"), body.get("tool_choice")])
-    entries: list[tuple[str, str, str, Any]] = []  # (where, counted text, hashed text, block)
+    entries: list[tuple[str, int, str, Any]] = []  # (where, tokens, hashed text, block)
     for index, tool in enumerate(body.get("tools") or []):
         text = _tool_text(tool)
-        entries.append((f"tools.{index}", text, "tool:" + text, tool))
+        entries.append((f"tools.{index}", text_tokens(len(text)), "tool:" + text, tool))
     system = body.get("system")
     if system:
         for index, block in enumerate(_as_blocks(system)):
-            text = block_text(block)
-            entries.append((f"system.{index}", text, "system:" + _hashed(block), block))
+            hashed = "system:" + _hashed(block)
+            entries.append((f"system.{index}", block_tokens(block), hashed, block))
     for position, message in enumerate(body["messages"]):
         for index, block in enumerate(_as_blocks(message["content"])):
             where = f"messages.{position}.content.{index}"
             hashed = f"{message['role']}:{_hashed(block)}"
             if position == 0 and index == 0:
                 hashed = messages_marker + hashed
-            entries.append((where, block_text(block), hashed, block))
+            entries.append((where, block_tokens(block, media), hashed, block))
 
     ttls = [_cache_ttl(where, block) for where, _, _, block in entries]
     automatic = body.get("cache_control")
@@ -137,8 +167,7 @@ def build_prompt(body: dict[str, Any]) -> Prompt:
 
     blocks = []
     total, key = 0, hashlib.sha256()
-    for (where, text, hashed, _), ttl in zip(entries, ttls, strict=True):
-        tokens = text_tokens(len(text))
+    for (where, tokens, hashed, _), ttl in zip(entries, ttls, strict=True):
         total += tokens
         key.update(hashed.encode())
         key.update(b"\0")
@@ -152,7 +181,7 @@ def _hashed(block: Any) -> str:
     return _canonical(block)
 
 
-def _last_cacheable(entries: list[tuple[str, str, str, Any]]) -> int | None:
+def _last_cacheable(entries: list[tuple[str, int, str, Any]]) -> int | None:
     for position in range(len(entries) - 1, -1, -1):
         block = entries[position][3]
         kind = block.get("type") if isinstance(block, dict) else None
@@ -161,7 +190,7 @@ def _last_cacheable(entries: list[tuple[str, str, str, Any]]) -> int | None:
     return None
 
 
-def _check_breakpoints(entries: list[tuple[str, str, str, Any]], ttls: list[str | None]) -> None:
+def _check_breakpoints(entries: list[tuple[str, int, str, Any]], ttls: list[str | None]) -> None:
     found = [(entries[i][0], ttl) for i, ttl in enumerate(ttls) if ttl is not None]
     if len(found) > MAX_BREAKPOINTS:
         raise ValueError(

@@ -17,6 +17,8 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .server_tools import FETCH_ERROR_CODES, SEARCH_ERROR_CODES
+
 RECORDINGS_DIR = Path(__file__).resolve().parent / "recordings"
 
 # The stop reasons the SDK knows. A scenario may send any other lowercase word too, to test
@@ -144,6 +146,46 @@ class HangScenario(ReplyScenario):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CiteScenario(ReplyScenario):
+    """A reply quoting the request's documents that have citations enabled: ``quotes`` quotes,
+    from the ``documents`` named by ``document_index`` (default: the citable documents of the
+    last user turn, else all), one document after the other."""
+
+    kind: ClassVar[str] = "cite"
+    quotes: int = 3
+    documents: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebSearchScenario(ReplyScenario):
+    """``searches`` web searches (default: one per query given, else one), their results (or
+    ``error``/``errors``: an error code for every search, or one per search, null for none),
+    then an answer citing the results. ``pause_after`` ends the turn with ``pause_turn`` after
+    that many searches; sent back, the turn goes on from there."""
+
+    kind: ClassVar[str] = "web_search"
+    searches: int | None = None
+    queries: tuple[str, ...] | None = None
+    results: int = 3
+    error: str | None = None
+    errors: tuple[str | None, ...] | None = None
+    pause_after: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebFetchScenario(ReplyScenario):
+    """A web fetch of each of ``urls`` (``url`` for one; default: the first URL in the user's
+    message, else https://example.com/), then an answer; ``error``, ``errors`` and
+    ``pause_after`` as for ``web_search``."""
+
+    kind: ClassVar[str] = "web_fetch"
+    urls: tuple[str, ...] | None = None
+    error: str | None = None
+    errors: tuple[str | None, ...] | None = None
+    pause_after: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class RecordingScenario(Scenario):
     kind: ClassVar[str] = "recording"
     name: str = ""
@@ -177,6 +219,9 @@ SCENARIO_KINDS: dict[str, type[Scenario]] = {
         HangScenario,
         RecordingScenario,
         HttpErrorScenario,
+        CiteScenario,
+        WebSearchScenario,
+        WebFetchScenario,
     )
 }
 
@@ -243,6 +288,38 @@ class _Reader:
             return None
         if not isinstance(self.data[name], dict):
             raise self._fail(name, "an object")
+        return self.data.pop(name)
+
+    def strings(self, name: str, *, allowed: tuple[str, ...] | None = None) -> tuple | None:
+        """A list of strings (each one of ``allowed`` or null, when given)."""
+        if self._absent(name):
+            return None
+        value = self.data[name]
+        if allowed is None:
+            ok = isinstance(value, list) and value and all(isinstance(v, str) for v in value)
+            expected = "a non-empty list of strings"
+        else:
+            ok = isinstance(value, list) and all(v is None or v in allowed for v in value)
+            expected = f"a list of error codes ({', '.join(allowed)}) or nulls"
+        if not ok:
+            raise self._fail(name, expected)
+        return tuple(self.data.pop(name))
+
+    def integers(self, name: str) -> tuple[int, ...] | None:
+        if self._absent(name):
+            return None
+        value = self.data[name]
+        if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+        ):
+            raise self._fail(name, "a list of integers >= 0")
+        return tuple(self.data.pop(name))
+
+    def choice(self, name: str, allowed: tuple[str, ...]) -> str | None:
+        if self._absent(name):
+            return None
+        if self.data[name] not in allowed:
+            raise self._fail(name, f"one of {', '.join(allowed)}")
         return self.data.pop(name)
 
     def usage(self) -> dict[str, Any] | None:
@@ -314,6 +391,37 @@ def _read_reply_fields(reader: _Reader) -> dict[str, Any]:
     return values
 
 
+def _read_server_tool_fields(reader: _Reader, cls: type[Scenario]) -> dict[str, Any]:
+    codes = SEARCH_ERROR_CODES if cls is WebSearchScenario else FETCH_ERROR_CODES
+    values: dict[str, Any] = {
+        "error": reader.choice("error", codes),
+        "errors": reader.strings("errors", allowed=codes),
+        "pause_after": reader.integer("pause_after", minimum=1),
+    }
+    if values["error"] is not None and values["errors"] is not None:
+        raise ValueError(f"{reader.kind} scenario: give 'error' or 'errors', not both")
+    if cls is WebSearchScenario:
+        values["searches"] = reader.integer("searches", minimum=1)
+        values["queries"] = reader.strings("queries")
+        results = reader.integer("results", minimum=0)
+        if results is not None:
+            values["results"] = min(results, 20)
+        calls = values["searches"] or len(values["queries"] or ()) or 1
+    else:
+        url = reader.string("url", non_empty=True)
+        urls = reader.strings("urls")
+        if url is not None and urls is not None:
+            raise ValueError("web_fetch scenario: give 'url' or 'urls', not both")
+        values["urls"] = (url,) if url is not None else urls
+        calls = len(values["urls"] or ()) or 1
+    if values["pause_after"] is not None and values["pause_after"] > calls:
+        raise ValueError(
+            f"{reader.kind} scenario: 'pause_after' ({values['pause_after']}) is more than the "
+            f"{calls} call(s) it makes"
+        )
+    return values
+
+
 def parse_scenario(data: Any) -> Scenario:
     """Build a scenario from its JSON form; ``ValueError`` says what is wrong with it."""
     if not isinstance(data, dict):
@@ -366,6 +474,13 @@ def parse_scenario(data: Any) -> Scenario:
             seconds = reader.number("seconds")
             if seconds is not None:
                 values["seconds"] = seconds
+        if cls is CiteScenario:
+            quotes = reader.integer("quotes", minimum=1)
+            if quotes is not None:
+                values["quotes"] = quotes
+            values["documents"] = reader.integers("documents")
+        if cls in (WebSearchScenario, WebFetchScenario):
+            values.update(_read_server_tool_fields(reader, cls))
     reader.finish(cls)
     return cls(**values)
 
@@ -490,8 +605,25 @@ _DEMO_CODE = (
 QUOTE_LENGTH = 80
 
 
-def demo_reply(prompt: str) -> str:
-    """The simulated reply used when no API key is set: same prompt, same reply."""
+def _attachments(images: Iterable[Any], documents: Iterable[Any]) -> str:
+    """A sentence naming the images and documents read (``media.ImageInfo``, ``DocumentInfo``)."""
+    parts = [f"an image ({image.width} x {image.height} px)" for image in images]
+    for document in documents:
+        title = f" “{document.title}”" if document.title else ""
+        if document.kind == "pdf":
+            pages = len(document.pages)
+            parts.append(f"a PDF{title} ({pages} page{'' if pages == 1 else 's'})")
+        else:
+            parts.append(f"a document{title}")
+    if not parts:
+        return ""
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"You attached {listed}: the fake API read {'it' if len(parts) == 1 else 'them'}.\n\n"
+
+
+def demo_reply(prompt: str, images: Iterable[Any] = (), documents: Iterable[Any] = ()) -> str:
+    """The simulated reply used when no API key is set: same prompt, same reply. It names the
+    images and documents given (those of the last user turn)."""
     words = strip_inline_directives(prompt).split()
     quote = " ".join(words)
     if len(quote) > QUOTE_LENGTH:
@@ -505,6 +637,7 @@ def demo_reply(prompt: str) -> str:
         "**This is a simulated reply** (demo mode: no API key is set, "
         "so no real Claude model was called).\n\n"
         f"You wrote:\n\n> {quote or '(no text)'}\n\n"
+        f"{_attachments(images, documents)}"
         f"{opening}\n\n{bullet_lines}\n\n"
         f"```python\n{code}\n```\n\n"
         "Set an Anthropic API key to get real answers from Claude."

@@ -4,7 +4,8 @@
 event loop and returns the ``AppRunner`` (``await runner.cleanup()`` stops it). The handlers
 check a request (``validation.py``), pick its scenario, plan the reply (``replies.py``) with the
 prompt cache's split of the input (``caching.py``) and send it. Each SSE event is one
-``await resp.write()``, pacing is ``asyncio.sleep``.
+``await resp.write()``, pacing is ``asyncio.sleep``. The Files API keeps uploads in memory
+(``files.py``).
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ from typing import Any
 
 from aiohttp import web
 
+from .blocks import turn_key
 from .caching import FakeClock, PromptCache
 from .catalogue import LIFECYCLES, Catalogue, change_models, min_cacheable_tokens
+from .files import MAX_EXPIRES_IN, MAX_FILE_BYTES, MIN_EXPIRES_IN, FileStore
 from .replies import (
     DEFAULT_CONTINUATION,
     DELTA,
     FINAL,
     START,
+    Continuation,
     ReplyPlan,
     accumulate_recording,
     build_plan,
@@ -121,8 +125,9 @@ class FakeState:
     catalogue: Catalogue = field(default_factory=Catalogue)
     clock: FakeClock = field(default_factory=FakeClock)
     cache: PromptCache = field(init=False)
-    # The text of a reply that stopped with pause_turn -> the text that finishes it.
-    continuations: dict[str, str] = field(default_factory=dict)
+    files: FileStore = field(init=False)
+    # The end of a turn that stopped with pause_turn (``blocks.turn_key``) -> what finishes it.
+    continuations: dict[str, Continuation] = field(default_factory=dict)
     active_streams: int = 0
     # count_tokens calls since the last reset (a client should make few: benchmarks read it).
     counts: int = 0
@@ -130,16 +135,18 @@ class FakeState:
     def __post_init__(self) -> None:
         self.requests = deque(maxlen=self.config.max_logged_requests)
         self.cache = PromptCache(self.clock)
+        self.files = FileStore(self.clock)
 
     def reset(self) -> None:
-        """Back to a fresh server: no scenarios, requests, cache entries or paused turns; the
-        default catalogue; the clock at the real time."""
+        """Back to a fresh server: no scenarios, requests, cache entries, files or paused turns;
+        the default catalogue; the clock at the real time."""
         self.queue.clear()
         self.requests.clear()
         self.counts = 0
         self.catalogue.reset()
         self.clock.reset()
         self.cache.clear()
+        self.files.clear()
         self.continuations.clear()
 
 
@@ -157,19 +164,33 @@ def _api_headers(request: web.Request, input_tokens: int = 0, output_tokens: int
     return request[API_HEADERS]
 
 
-def error_body(error_type: str, message: str, request_id: str | None) -> dict[str, Any]:
-    return {
-        "type": "error",
-        "error": {"type": error_type, "message": message},
-        "request_id": request_id,
-    }
+def error_body(
+    error_type: str,
+    message: str,
+    request_id: str | None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"type": error_type, "message": message}
+    if details is not None:
+        error["details"] = details
+    return {"type": "error", "error": error, "request_id": request_id}
 
 
 def _error_response(
-    request: web.Request, status: int, error_type: str, message: str
+    request: web.Request,
+    status: int,
+    error_type: str,
+    message: str,
+    details: dict[str, Any] | None = None,
 ) -> web.Response:
     return web.json_response(
-        error_body(error_type, message, request.get(REQUEST_ID)), status=status
+        error_body(error_type, message, request.get(REQUEST_ID), details), status=status
+    )
+
+
+def _refusal_response(request: web.Request, refusal: ApiRefusal) -> web.Response:
+    return _error_response(
+        request, refusal.status, refusal.error_type, str(refusal), refusal.details
     )
 
 
@@ -285,15 +306,15 @@ async def _answer_messages(
             request, 400, "invalid_request_error", "Request body is not valid JSON"
         )
     try:
-        req = validate_request(body, state.catalogue)
+        req = validate_request(body, state.catalogue, files=state.files)
     except ApiRefusal as error:
-        return _error_response(request, error.status, error.error_type, str(error))
+        return _refusal_response(request, error)
     _api_headers(request, req.input_tokens, req.max_tokens)
 
     # A paused turn sent back gets its continuation, whatever is queued.
     continuation = None
-    if req.continued_text is not None:
-        continuation = state.continuations.get(req.continued_text)
+    if req.continued_blocks is not None:
+        continuation = state.continuations.get(turn_key(req.continued_blocks))
     scenario = None
     if continuation is None:
         scenario = state.queue.take(req.user_text)
@@ -323,10 +344,11 @@ def _plan_reply(
     state: FakeState,
     req: MessagesRequest,
     scenario: ReplyScenario | None,
-    continuation: str | None,
+    continuation: Continuation | None,
 ) -> ReplyPlan:
     """The reply's plan, with the prompt cache read and written as the real API would; a reply
-    that pauses is remembered, so that sending it back gets its continuation."""
+    that pauses is remembered, so that sending it back (after what the turn already held) gets
+    its continuation: the rest of its server tool calls, or text."""
     config = state.config
     cache = state.cache.use(req.model_id, req.prompt, min_cacheable_tokens(req.model))
     plan = build_plan(
@@ -339,8 +361,11 @@ def _plan_reply(
         token_delay=config.token_delay,
     )
     if plan.stop_reason == "pause_turn":
-        rest = scenario.continuation if scenario and scenario.continuation is not None else None
-        state.continuations[plan.text] = DEFAULT_CONTINUATION if rest is None else rest
+        rest: Continuation | None = plan.rest
+        if rest is None and scenario is not None:
+            rest = scenario.continuation
+        turn = [*(req.continued_blocks or []), *(block.whole() for block in plan.blocks)]
+        state.continuations[turn_key(turn)] = DEFAULT_CONTINUATION if rest is None else rest
     return plan
 
 
@@ -455,9 +480,7 @@ async def _whole_reply(
     request: web.Request, plan: ReplyPlan, scenario: ReplyScenario | None
 ) -> web.StreamResponse | _Outcome:
     """A non-streaming answer: wait as long as the stream would have taken, then send it."""
-    delay = plan.first_token_delay + plan.token_delay * max(
-        0, sum(len(block.deltas) for block in plan.blocks) - 1
-    )
+    delay = plan.first_token_delay + plan.token_delay * max(0, plan.delta_count - 1)
     if isinstance(scenario, HangScenario):
         delay += scenario.seconds
     if delay:
@@ -492,12 +515,13 @@ async def _stream_recording(
 async def count_tokens_handler(request: web.Request) -> web.Response:
     if (auth_error := _auth_error(request)) is not None:
         return auth_error
-    request.app[STATE].counts += 1
+    state = request.app[STATE]
+    state.counts += 1
     body = await _read_json(request)
     try:
-        req = validate_request(body, request.app[STATE].catalogue, counting=True)
+        req = validate_request(body, state.catalogue, files=state.files, counting=True)
     except ApiRefusal as error:
-        return _error_response(request, error.status, error.error_type, str(error))
+        return _refusal_response(request, error)
     return web.json_response({"input_tokens": req.input_tokens})
 
 
@@ -531,7 +555,7 @@ async def models_handler(request: web.Request) -> web.Response:
     try:
         query = _models_page_query(request.query, catalogue)
     except ApiRefusal as error:
-        return _error_response(request, error.status, error.error_type, str(error))
+        return _refusal_response(request, error)
     return web.json_response(catalogue.page(**query))
 
 
@@ -544,6 +568,144 @@ async def model_handler(request: web.Request) -> web.Response:
     if model is None:
         return _error_response(request, 404, "not_found_error", f"model: {model_id}")
     return web.json_response(model)
+
+
+# --- the Files API ---------------------------------------------------------------------------
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_part(part: Any, limit: int) -> bytes:
+    chunks, size = [], 0
+    while chunk := await part.read_chunk(1024 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _upload_form(request: web.Request) -> tuple[bytes, str | None, int | None]:
+    """The ``file`` part (its bytes and filename) and ``expires_in_seconds`` of an upload;
+    ``ApiRefusal`` when they are missing or wrong."""
+    if request.content_type != "multipart/form-data":
+        raise ApiRefusal("Content-Type must be multipart/form-data")
+    data, filename, expires_in = None, None, None
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if part.name == "file":
+            try:
+                data = await _read_part(part, MAX_FILE_BYTES)
+            except _TooLarge:
+                raise ApiRefusal(
+                    f"file: the file exceeds the maximum size of {MAX_FILE_BYTES} bytes",
+                    status=413,
+                    error_type="request_too_large",
+                ) from None
+            filename = part.filename
+        elif part.name == "expires_in_seconds":
+            text = (await part.read(decode=True)).decode("utf-8", "replace").strip()
+            expires_in = int(text) if text.isdigit() else -1
+            if not MIN_EXPIRES_IN <= expires_in <= MAX_EXPIRES_IN:
+                raise ApiRefusal(
+                    f"expires_in_seconds: Input should be between {MIN_EXPIRES_IN} and "
+                    f"{MAX_EXPIRES_IN}"
+                )
+        else:
+            await part.release()
+    if data is None:
+        raise ApiRefusal("file: Field required")
+    if not data:
+        raise ApiRefusal("file: the file is empty")
+    return data, filename, expires_in
+
+
+async def files_upload_handler(request: web.Request) -> web.Response:
+    """``POST /v1/files``, as ``client.files.upload`` sends it (multipart, no beta header
+    needed; the beta client's ``anthropic-beta: files-api-2025-04-14`` is taken too)."""
+    if (auth_error := _auth_error(request)) is not None:
+        return auth_error
+    try:
+        data, filename, expires_in = await _upload_form(request)
+    except ApiRefusal as error:
+        return _refusal_response(request, error)
+    stored = request.app[STATE].files.add(data, filename, expires_in=expires_in)
+    return web.json_response(stored.metadata())
+
+
+def _files_page_query(query: Any) -> dict[str, Any]:
+    ids = query.getall("ids[]", []) + query.getall("ids", [])
+    if ids and ("page" in query or "limit" in query):
+        raise ApiRefusal("ids cannot be used together with page or limit")
+    if len(set(ids)) > 100:
+        raise ApiRefusal("ids: at most 100 ids may be given")
+    try:
+        limit = int(query.get("limit", "20"))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 1000:
+        raise ApiRefusal("limit: Input should be between 1 and 1000")
+    page = query.get("page")
+    if page is not None and not page.startswith("page_"):
+        raise ApiRefusal("page: not a page cursor this API gave")
+    return {"limit": limit, "start_id": page[len("page_") :] if page else None, "ids": ids or None}
+
+
+async def files_list_handler(request: web.Request) -> web.Response:
+    if (auth_error := _auth_error(request)) is not None:
+        return auth_error
+    try:
+        query = _files_page_query(request.query)
+    except ApiRefusal as error:
+        return _refusal_response(request, error)
+    return web.json_response(request.app[STATE].files.page(**query))
+
+
+def _file_not_found(request: web.Request, file_id: str) -> web.Response:
+    return _error_response(request, 404, "not_found_error", f"File not found: {file_id}")
+
+
+async def file_handler(request: web.Request) -> web.Response:
+    """``GET`` a file's metadata, or ``DELETE`` it."""
+    if (auth_error := _auth_error(request)) is not None:
+        return auth_error
+    files = request.app[STATE].files
+    file_id = request.match_info["file_id"]
+    stored = files.get(file_id)
+    if stored is None:
+        return _file_not_found(request, file_id)
+    if request.method == "DELETE":
+        files.delete(file_id)
+        return web.json_response({"id": file_id, "type": "file_deleted"})
+    return web.json_response(stored.metadata())
+
+
+async def file_content_handler(request: web.Request) -> web.Response:
+    """Uploads are never downloadable: the SDK raises ``FileNotDownloadableError``."""
+    if (auth_error := _auth_error(request)) is not None:
+        return auth_error
+    files = request.app[STATE].files
+    file_id = request.match_info["file_id"]
+    stored = files.get(file_id)
+    if stored is None:
+        return _file_not_found(request, file_id)
+    if files.expired(stored):
+        return _error_response(
+            request,
+            404,
+            "not_found_error",
+            f"File {file_id} has expired; its content is no longer available",
+            {"error_code": "file_expired"},
+        )
+    return _error_response(
+        request,
+        400,
+        "invalid_request_error",
+        f"File {file_id} is not downloadable: only files that a tool created can be downloaded",
+        {"error_code": "file_not_downloadable"},
+    )
 
 
 # --- the control API (not part of the real API) ------------------------------------------------
@@ -638,6 +800,11 @@ def build_app(config: FakeConfig | None = None) -> web.Application:
     app.router.add_post("/v1/messages/count_tokens", count_tokens_handler)
     app.router.add_get("/v1/models", models_handler)
     app.router.add_get("/v1/models/{model_id}", model_handler)
+    app.router.add_post("/v1/files", files_upload_handler)
+    app.router.add_get("/v1/files", files_list_handler)
+    app.router.add_get("/v1/files/{file_id}", file_handler)
+    app.router.add_delete("/v1/files/{file_id}", file_handler)
+    app.router.add_get("/v1/files/{file_id}/content", file_content_handler)
     app.router.add_post("/_fake/scenarios", control_add_scenarios)
     app.router.add_get("/_fake/scenarios", control_list_scenarios)
     app.router.add_get("/_fake/requests", control_requests)

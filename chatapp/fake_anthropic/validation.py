@@ -3,8 +3,9 @@
 First its shape (a 400 naming the field), then against the catalogue: an unknown model is a 404,
 a retired one too; ``max_tokens``, ``thinking``, ``output_config``, images, PDFs, citations and
 server tools must be what the model's entry allows; thinking blocks sent back must carry the
-signature the fake gave them; the prompt must fit ``max_input_tokens``. Every refusal is one the
-caller could have avoided by reading ``GET /v1/models``.
+signature the fake gave them, server tool results the content it gave them; images and documents
+must read (``media.py``); the prompt must fit ``max_input_tokens``. Every refusal about the
+model is one the caller could have avoided by reading ``GET /v1/models``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .catalogue import EFFORT_LEVELS, Catalogue
+from .files import FileStore
+from .media import DocumentInfo, ImageInfo, read_media
 from .prompt import Prompt, build_prompt
+from .refusals import ApiRefusal
+from .server_tools import WEB_TOOLS, ServerTool, check_sent_back, read_tools
 from .thinking import redacted_data_matches, signature_matches
 
 MIN_THINKING_BUDGET = 1024
@@ -21,17 +26,6 @@ _THINKING_BUDGET_DOCS = (
     "https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
     "#max-tokens-and-context-window-size"
 )
-
-
-class ApiRefusal(Exception):
-    """An error answer: 400 ``invalid_request_error`` unless said otherwise."""
-
-    def __init__(
-        self, message: str, *, status: int = 400, error_type: str = "invalid_request_error"
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_type = error_type
 
 
 @dataclass(frozen=True)
@@ -49,7 +43,12 @@ class MessagesRequest:
     prompt: Prompt
     user_text: str
     thinking: ThinkingRequest | None
-    continued_text: str | None  # the text of a last assistant turn (a paused one, or prefill)
+    # The blocks of a last assistant turn (a paused one, or prefill), else None.
+    continued_blocks: list[dict[str, Any]] | None
+    last_user_message: int  # the position of the last user message
+    server_tools: dict[str, ServerTool]  # the web tools offered, by name
+    documents: list[DocumentInfo]
+    images: list[ImageInfo]
 
     @property
     def model_id(self) -> str:
@@ -75,16 +74,36 @@ def _text_of(content: Any, separator: str = "") -> str:
     )
 
 
-def _user_text(messages: list[dict[str, Any]]) -> str:
-    """The text of the last user message: what ``match`` and inline directives look at."""
+def _last_user(messages: list[dict[str, Any]]) -> int:
+    """The position of the last user message (its text is what ``match`` and inline
+    directives look at)."""
+    for position in range(len(messages) - 1, -1, -1):
+        if messages[position].get("role") == "user":
+            return position
+    return -1
+
+
+def _continued_blocks(messages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The blocks of the assistant turn at the end, if any (consecutive assistant messages are
+    one turn, as the API merges them)."""
+    blocks: list[dict[str, Any]] = []
     for message in reversed(messages):
-        if message.get("role") == "user":
-            return _text_of(message["content"], "\n")
-    return ""
+        if message["role"] != "assistant":
+            break
+        content = message["content"]
+        blocks[:0] = [{"type": "text", "text": content}] if isinstance(content, str) else content
+    return blocks if messages[-1]["role"] == "assistant" else None
 
 
-def validate_request(body: Any, catalogue: Catalogue, *, counting: bool = False) -> MessagesRequest:
-    """Check a /v1/messages body (``counting``: a count_tokens body, without max_tokens)."""
+def validate_request(
+    body: Any,
+    catalogue: Catalogue,
+    *,
+    files: FileStore | None = None,
+    counting: bool = False,
+) -> MessagesRequest:
+    """Check a /v1/messages body (``counting``: a count_tokens body, without max_tokens);
+    ``files``: the Files API's store, where ``file`` sources are looked up."""
     _check_shape(body, counting=counting)
     model = _resolve_model(body["model"], catalogue)
     max_tokens = body.get("max_tokens", 1)
@@ -95,9 +114,12 @@ def validate_request(body: Any, catalogue: Catalogue, *, counting: bool = False)
         )
     thinking = _check_thinking(body.get("thinking"), model, None if counting else max_tokens)
     _check_output_config(body.get("output_config"), model)
-    _check_content(body, model)
+    server_tools = read_tools(body.get("tools") or [])
+    _check_tools(body, model)
+    _check_content(body, model, files)
+    media = read_media(body["messages"], files)
     try:
-        prompt = build_prompt(body)
+        prompt = build_prompt(body, media.tokens)
     except ValueError as error:
         raise ApiRefusal(str(error)) from None
     if not counting and prompt.tokens > model["max_input_tokens"]:
@@ -105,7 +127,7 @@ def validate_request(body: Any, catalogue: Catalogue, *, counting: bool = False)
             f"prompt is too long: {prompt.tokens} tokens > {model['max_input_tokens']} maximum"
         )
     messages = body["messages"]
-    last = messages[-1]
+    last_user = _last_user(messages)
     stop_sequences = body.get("stop_sequences") or []
     return MessagesRequest(
         model=model,
@@ -113,9 +135,13 @@ def validate_request(body: Any, catalogue: Catalogue, *, counting: bool = False)
         stream=bool(body.get("stream", False)),
         stop_sequences=[item for item in stop_sequences if item],
         prompt=prompt,
-        user_text=_user_text(messages),
+        user_text=_text_of(messages[last_user]["content"], "\n") if last_user >= 0 else "",
         thinking=thinking,
-        continued_text=_text_of(last["content"]) if last["role"] == "assistant" else None,
+        continued_blocks=_continued_blocks(messages),
+        last_user_message=last_user,
+        server_tools=server_tools,
+        documents=media.documents,
+        images=media.images,
     )
 
 
@@ -277,14 +303,20 @@ def _check_output_config(config: dict[str, Any] | None, model: dict[str, Any]) -
         )
 
 
-def _refused_block(block: dict[str, Any], model: dict[str, Any]) -> str | None:
+def _refused_block(
+    block: dict[str, Any], model: dict[str, Any], files: FileStore | None
+) -> str | None:
     """What a content block asks of the model that its capabilities do not allow."""
     kind = block.get("type")
     if kind == "image" and not _supported(model, "image_input"):
         return "image input is not supported"
     if kind == "document":
         source = block.get("source") if isinstance(block.get("source"), dict) else {}
-        is_pdf = source.get("type") == "url" or source.get("media_type") == "application/pdf"
+        media_type = source.get("media_type")
+        if source.get("type") == "file" and files is not None:
+            stored = files.get(str(source.get("file_id")))
+            media_type = stored.mime_type if stored is not None else None
+        is_pdf = source.get("type") == "url" or media_type == "application/pdf"
         if is_pdf and not _supported(model, "pdf_input"):
             return "PDF input is not supported"
         citations = block.get("citations")
@@ -294,7 +326,24 @@ def _refused_block(block: dict[str, Any], model: dict[str, Any]) -> str | None:
     return None
 
 
-def _check_content(body: dict[str, Any], model: dict[str, Any]) -> None:
+def _check_tools(body: dict[str, Any], model: dict[str, Any]) -> None:
+    """Server tools need ``server_tools.<name>``; web fetch goes with web search (the
+    capabilities have no key of its own)."""
+    prefixes = (*WEB_TOOLS.values(), "code_execution_")
+    for index, tool in enumerate(body.get("tools") or []):
+        kind = str(tool.get("type", ""))
+        for prefix in prefixes:
+            name = prefix.rstrip("_")
+            capability = "code_execution" if name == "code_execution" else "web_search"
+            if kind.startswith(prefix) and not _supported(model, "server_tools", capability):
+                raise ApiRefusal(
+                    f"tools.{index}: the {name} tool is not supported for this model "
+                    f"({model['id']})"
+                )
+
+
+def _check_content(body: dict[str, Any], model: dict[str, Any], files: FileStore | None) -> None:
+    tool_ids: set[str] = set()
     for position, message in enumerate(body["messages"]):
         content = message["content"]
         if isinstance(content, str):
@@ -303,18 +352,11 @@ def _check_content(body: dict[str, Any], model: dict[str, Any]) -> None:
             where = f"messages.{position}.content.{index}"
             nested = block.get("content") if block.get("type") == "tool_result" else None
             for inner in [block, *(nested if isinstance(nested, list) else [])]:
-                if isinstance(inner, dict) and (refused := _refused_block(inner, model)):
+                if isinstance(inner, dict) and (refused := _refused_block(inner, model, files)):
                     raise ApiRefusal(f"{where}: {refused} for this model ({model['id']})")
             if message["role"] == "assistant":
                 _check_signed(where, block)
-    for index, tool in enumerate(body.get("tools") or []):
-        kind = str(tool.get("type", ""))
-        for prefix, name in (("web_search_", "web_search"), ("code_execution_", "code_execution")):
-            if kind.startswith(prefix) and not _supported(model, "server_tools", name):
-                raise ApiRefusal(
-                    f"tools.{index}: the {name} tool is not supported for this model "
-                    f"({model['id']})"
-                )
+                check_sent_back(where, block, tool_ids)
 
 
 def _check_signed(where: str, block: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import anthropic
 import pytest
 
-from .helpers import HELLO
+from .helpers import HELLO, image_block, pdf_block
 
 HAIKU = "claude-haiku-4-5"  # enabled thinking, no effort, max_tokens 64,000
 SONNET = "claude-sonnet-5"  # adaptive thinking, effort low to max without xhigh
@@ -123,11 +123,8 @@ def test_a_prompt_over_max_input_tokens_is_refused_but_still_counted(fake, clien
     assert accepted(client, model=HAIKU, messages=[{"role": "user", "content": "x" * 400}])
 
 
-IMAGE = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBO"}}
-PDF = {
-    "type": "document",
-    "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0x"},
-}
+IMAGE = image_block()
+PDF = pdf_block()
 CITED = {
     "type": "document",
     "source": {"type": "text", "media_type": "text/plain", "data": "Some text."},
