@@ -9,6 +9,9 @@
         fake.update_model("claude-sonnet-4-5-20250929", lifecycle="retired")
         fake.advance_clock(6 * 60)  # past a 5-minute cache entry's TTL
 
+        fake.enqueue({"kind": "web_search", "searches": 2, "pause_after": 1})
+        assert fake.files[0]["mime_type"] == "application/pdf"  # what the app uploaded
+
 The server runs its own event loop on its own thread, so it serves sync and async clients alike,
 and a test's event loop never has to drive it. Every method is safe to call from any thread.
 """
@@ -139,8 +142,8 @@ class FakeAnthropicServer:
         return self._call(lambda state: state.active_streams)
 
     def reset(self) -> None:
-        """Forget queued scenarios, logged requests, cache entries and paused turns; restore
-        the default catalogue and the real time."""
+        """Forget queued scenarios, logged requests, cache entries, uploaded files and paused
+        turns; restore the default catalogue and the real time."""
         self._call(lambda state: state.reset())
 
     # --- the model catalogue ---
@@ -189,6 +192,30 @@ class FakeAnthropicServer:
     def cache_entries(self) -> list[dict[str, Any]]:
         """The live prompt-cache entries: ``{model, tokens, ttl, expires_in}``."""
         return self._call(lambda state: state.cache.entries())
+
+    # --- the Files API ---
+
+    @property
+    def files(self) -> list[dict[str, Any]]:
+        """The files uploaded and not deleted, newest first, as ``FileMetadata`` dicts
+        (expired ones too: their metadata stays, their content is gone)."""
+        return self._call(lambda state: [f.metadata() for f in state.files.newest_first()])
+
+    def file_bytes(self, file_id: str) -> bytes:
+        """The bytes uploaded as this file; ``KeyError`` if there is no such file."""
+        stored = self._call(lambda state: state.files.get(file_id))
+        if stored is None:
+            raise KeyError(file_id)
+        return stored.data
+
+    def add_file(
+        self, data: bytes, filename: str | None = None, *, expires_in: int | None = None
+    ) -> dict[str, Any]:
+        """Store a file as an upload would (type found from the content), without an upload;
+        returns its ``FileMetadata`` dict, whose ``id`` image and document blocks can use."""
+        return self._call(
+            lambda state: state.files.add(data, filename, expires_in=expires_in).metadata()
+        )
 
     def wait_for(
         self, predicate: Callable[[FakeAnthropicServer], bool], timeout: float = 5.0
