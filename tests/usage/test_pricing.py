@@ -1,10 +1,15 @@
-"""The cost function against hand-computed cases, token kind by token kind."""
+"""The cost function against hand-computed cases, token kind by token kind, and web
+searches on top of the tokens."""
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
 from chatapp.usage.pricing import (
+    LEDGER_FIELDS,
+    SERVER_TOOL_FIELDS,
+    TOKEN_FIELDS,
     Prices,
     TokenUsage,
     cache_savings,
@@ -106,3 +111,81 @@ def test_the_worst_case_covers_any_input_at_the_highest_input_rate():
     assert worst == Decimal("0.036")  # 1000 * 6 (1-hour write) + 2000 * 15, per million
     actual = cost_of(TokenUsage(cache_write_1h_tokens=1_000, output_tokens=2_000), SONNET)
     assert actual <= worst
+
+
+# --- web searches: $10 per 1,000 on top of the tokens; web fetches cost only tokens ------
+
+
+def test_prices_carry_the_apis_web_search_price_unless_given_another():
+    assert SONNET.web_search_per_1k == Decimal("10.00")
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        (TokenUsage(web_search_requests=1), "0.01"),
+        (TokenUsage(web_search_requests=1_000), "10"),
+        # 11*3 + 6*15 per million, and 3 searches at a cent each.
+        (TokenUsage(input_tokens=11, output_tokens=6, web_search_requests=3), "0.030123"),
+        # A fetch costs the tokens it brings in, and nothing of its own.
+        (TokenUsage(input_tokens=11, output_tokens=6, web_fetch_requests=5), "0.000123"),
+    ],
+)
+def test_each_web_search_costs_its_price_per_1000_on_top_of_the_tokens(usage, expected):
+    assert cost_of(usage, SONNET) == Decimal(expected)
+
+
+def test_a_changed_search_price_is_used_to_the_last_digit():
+    dearer = replace(SONNET, web_search_per_1k=Decimal("12.345678"))
+    usage = TokenUsage(output_tokens=1, web_search_requests=7)
+    # 15 / 1e6 + 7 * 12.345678 / 1000
+    assert cost_of(usage, dearer) == Decimal("0.000015") + Decimal("0.086419746")
+
+
+def test_the_batch_multiplier_halves_the_tokens_not_the_searches():
+    usage = TokenUsage(input_tokens=2_000, output_tokens=1_000, web_search_requests=2)
+    assert cost_of(usage, SONNET, batch=True) == Decimal("0.0105") + Decimal("0.02")
+
+
+def test_server_tool_requests_are_read_from_the_apis_usage_block():
+    usage = TokenUsage.from_api(
+        {
+            "input_tokens": 40,
+            "output_tokens": 9,
+            "server_tool_use": {"web_search_requests": 3, "web_fetch_requests": 2},
+        }
+    )
+    assert (usage.web_search_requests, usage.web_fetch_requests) == (3, 2)
+    assert usage.total_input_tokens == 40  # requests are not tokens
+    for block in (
+        {},
+        {"server_tool_use": None},
+        {"server_tool_use": {"web_search_requests": None}},
+    ):
+        assert TokenUsage.from_api(block) == TokenUsage()
+
+
+def test_one_declaration_names_the_token_kinds_and_the_request_counts_apart():
+    assert TOKEN_FIELDS == (
+        "input_tokens",
+        "output_tokens",
+        "cache_write_5m_tokens",
+        "cache_write_1h_tokens",
+        "cache_read_input_tokens",
+    )
+    assert SERVER_TOOL_FIELDS == ("web_search_requests", "web_fetch_requests")
+    assert LEDGER_FIELDS == TOKEN_FIELDS + SERVER_TOOL_FIELDS
+
+
+def test_the_worst_case_holds_as_many_searches_as_the_call_may_make():
+    worst = most_it_can_cost(
+        input_tokens_at_most=1_000, max_tokens=2_000, web_searches_at_most=5, prices=SONNET
+    )
+    assert worst == Decimal("0.036") + Decimal("0.05")
+    used_them_all = TokenUsage(
+        cache_write_1h_tokens=1_000, output_tokens=2_000, web_search_requests=5
+    )
+    assert cost_of(used_them_all, SONNET) == worst
+    assert most_it_can_cost(input_tokens_at_most=1_000, max_tokens=2_000, prices=SONNET) == Decimal(
+        "0.036"
+    )  # no searches unless asked for
