@@ -39,6 +39,7 @@ class ModelPriceForm(forms.ModelForm):
             "cache_write_5m_per_mtok",
             "cache_write_1h_per_mtok",
             "cache_read_per_mtok",
+            "web_search_per_1k",
             "batch_multiplier",
         ]
 
@@ -192,6 +193,7 @@ class UsageRecordAdmin(NoPriceStyle, ReadOnlyAdmin):
         "cache_write_5m_tokens",
         "cache_write_1h_tokens",
         "cache_read_input_tokens",
+        "web_search_requests",
         "cost_display",
         "time_to_first_token_ms",
         "request_id",

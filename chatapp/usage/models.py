@@ -4,17 +4,24 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from .pricing import TOKEN_FIELDS, Prices
+from .pricing import (
+    LEDGER_FIELDS,
+    TOKEN_FIELDS,  # noqa: F401 (read from here by the tests and bench/)
+    WEB_SEARCH_PER_1K,
+    Prices,
+)
 
-# Exact for any price with 6 decimals per million tokens times a 3-decimal batch multiplier.
+# Exact for any price with 6 decimals per million tokens times a 3-decimal batch multiplier
+# (and for a 6-decimal price per 1,000 searches).
 MONEY = {"max_digits": 30, "decimal_places": 15}
 MONEY_PLACES = Decimal(10) ** -MONEY["decimal_places"]
 RATE = {"max_digits": 12, "decimal_places": 6, "validators": [MinValueValidator(Decimal(0))]}
 
 
 def token_columns(field_class: type[models.Field]) -> type[models.Model]:
-    """An abstract model with one column per token kind (pricing.TOKEN_FIELDS)."""
-    attrs = {name: field_class(default=0) for name in TOKEN_FIELDS}
+    """An abstract model with one column per token kind and per server tool's request
+    count (pricing.LEDGER_FIELDS)."""
+    attrs = {name: field_class(default=0) for name in LEDGER_FIELDS}
     attrs["Meta"] = type("Meta", (), {"abstract": True})
     attrs["__module__"] = __name__
     return type(f"{field_class.__name__}TokenColumns", (models.Model,), attrs)
@@ -31,6 +38,12 @@ class ModelPrice(models.Model):
     cache_write_5m_per_mtok = models.DecimalField("cache write 5 min $/MTok", **RATE)
     cache_write_1h_per_mtok = models.DecimalField("cache write 1 h $/MTok", **RATE)
     cache_read_per_mtok = models.DecimalField("cache read $/MTok", **RATE)
+    web_search_per_1k = models.DecimalField(
+        "web search $/1,000 searches",
+        **RATE,
+        default=WEB_SEARCH_PER_1K,
+        help_text="Charged per search on top of the tokens, in batches too.",
+    )
     batch_multiplier = models.DecimalField(
         max_digits=4,
         decimal_places=3,
@@ -57,6 +70,7 @@ class ModelPrice(models.Model):
             cache_write_1h=self.cache_write_1h_per_mtok,
             cache_read=self.cache_read_per_mtok,
             batch_multiplier=self.batch_multiplier,
+            web_search_per_1k=self.web_search_per_1k,
         )
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from . import selectors, subjects
-from .pricing import TOKEN_FIELDS, TokenUsage
+from .pricing import LEDGER_FIELDS, TOKEN_FIELDS, TokenUsage
 from .selectors import Latency, Scope
 from .subjects import message_link
 
@@ -37,6 +37,10 @@ TOKEN_LABELS = {
     "cache_write_1h_tokens": "cache write 1h tokens",
     "cache_read_input_tokens": "cache read tokens",
 }
+# The server tools' requests the report shows, after the columns it had before them (a
+# CSV's columns keep their places). Web fetches cost only their tokens: the ledger counts
+# them, the report does not show them.
+REQUEST_LABELS = {"web_search_requests": "web searches"}
 NO_PRICE = "no price"
 
 
@@ -133,7 +137,8 @@ class PeriodForm(forms.Form):
 
 @dataclass
 class Sums(TokenUsage):
-    """Calls, tokens of each kind, cost of the priced calls, calls without a price."""
+    """Calls, tokens of each kind, server tools' requests, cost of the priced calls (web
+    searches included), calls without a price."""
 
     requests: int = 0
     cost: Decimal = ZERO
@@ -142,7 +147,7 @@ class Sums(TokenUsage):
 
     def add(self, row: dict) -> None:
         self.requests += row["requests"]
-        for name in TOKEN_FIELDS:
+        for name in LEDGER_FIELDS:
             setattr(self, name, getattr(self, name) + row[name])
         self.cost += row["cost"]
         self.unpriced_requests += row["unpriced_requests"]
@@ -331,7 +336,13 @@ def cost_cell(cost: Decimal | None) -> Cell:
     return Cell(money(cost), exact(cost), numeric=True, flagged=cost is None)
 
 
-SUM_COLUMNS = ["requests", *TOKEN_LABELS.values(), "cost", "calls without a price"]
+SUM_COLUMNS = [
+    "requests",
+    *TOKEN_LABELS.values(),
+    "cost",
+    "calls without a price",
+    *REQUEST_LABELS.values(),
+]
 
 
 def shown_cost(row: dict) -> Decimal | None:
@@ -343,13 +354,14 @@ def shown_cost(row: dict) -> Decimal | None:
 
 
 def sum_cells(row: dict) -> list[Cell]:
-    """requests, the tokens, cost ("no price" when none of the calls had one), and the
-    calls without a price."""
+    """requests, the tokens, cost ("no price" when none of the calls had one), the calls
+    without a price, and the web searches."""
     return [
         int_cell(row["requests"]),
         *(int_cell(row[name]) for name in TOKEN_FIELDS),
         cost_cell(shown_cost(row)),
         int_cell(row["unpriced_requests"], flagged=row["unpriced_requests"] > 0),
+        *(int_cell(row[name]) for name in REQUEST_LABELS),
     ]
 
 
@@ -420,6 +432,7 @@ LEDGER_TABLE_COLUMNS = [
     "time to first token ms",
     "duration ms",
     "request id",
+    *REQUEST_LABELS.values(),
 ]
 
 
@@ -445,6 +458,7 @@ def ledger_table(rows: list[dict], row_count: int) -> Table:
                 int_cell(row["time_to_first_token_ms"]),
                 int_cell(row["duration_ms"]),
                 text_cell(row["request_id"]),
+                *(int_cell(row[name]) for name in REQUEST_LABELS),
             ]
         )
     return Table("Calls, oldest first", LEDGER_TABLE_COLUMNS, cells, row_count)

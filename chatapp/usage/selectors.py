@@ -35,7 +35,7 @@ from .models import (
     UsageDaily,
     UsageRecord,
 )
-from .pricing import TOKEN_FIELDS
+from .pricing import LEDGER_FIELDS
 from .subjects import ConversationLabel, conversation_labels
 
 ZERO = Decimal(0)
@@ -47,7 +47,8 @@ def _money(expression) -> Coalesce:
 
 
 def _token_sums() -> dict:
-    return {name: Coalesce(Sum(name), 0) for name in TOKEN_FIELDS}
+    """The tokens of each kind and the server tools' requests."""
+    return {name: Coalesce(Sum(name), 0) for name in LEDGER_FIELDS}
 
 
 def _daily_sums() -> dict:
@@ -216,7 +217,7 @@ LEDGER_COLUMNS = (
     "is_batch",
     "model",
     "status",
-    *TOKEN_FIELDS,
+    *LEDGER_FIELDS,
     "cost",
     "time_to_first_token_ms",
     "duration_ms",

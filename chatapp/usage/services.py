@@ -26,7 +26,14 @@ from .models import (
     UsageRecord,
     UserBudget,
 )
-from .pricing import TOKEN_FIELDS, TokenUsage, cache_savings, cost_of, most_it_can_cost
+from .pricing import (
+    LEDGER_FIELDS,
+    TOKEN_FIELDS,
+    TokenUsage,
+    cache_savings,
+    cost_of,
+    most_it_can_cost,
+)
 
 ZERO = Decimal(0)
 
@@ -157,8 +164,10 @@ def usage_reserve(
     message_id: int | None = None,
     purpose: str = UsageRecord.Purpose.CHAT,
     policy: UsagePolicy | None = None,
+    web_searches_at_most: int = 0,
 ) -> UsageRecord:
-    """Checks the user's rate limit and budget and holds the call's worst-case cost.
+    """Checks the user's rate limit and budget and holds the call's worst-case cost: its
+    tokens, and `web_searches_at_most` web searches (the web search tool's `max_uses`).
     Must run inside the transaction that stores the request: the user's budget row is
     locked, so concurrent calls of one user are checked one after the other."""
     now = timezone.now()
@@ -183,7 +192,10 @@ def usage_reserve(
     worst = ZERO
     if price is not None:
         worst = most_it_can_cost(
-            input_tokens_at_most=input_tokens_at_most, max_tokens=max_tokens, prices=price.prices
+            input_tokens_at_most=input_tokens_at_most,
+            max_tokens=max_tokens,
+            web_searches_at_most=web_searches_at_most,
+            prices=price.prices,
         ).quantize(MONEY_PLACES, rounding=ROUND_CEILING)
     limit = limits[0]
     if limit is None:
@@ -220,7 +232,7 @@ _SETTLED_FIELDS = (
     "model",
     "price",
     "status",
-    *TOKEN_FIELDS,
+    *LEDGER_FIELDS,
     "cost",
     "request_id",
     "time_to_first_token_ms",
@@ -240,13 +252,15 @@ def usage_settle(
     time_to_first_token_ms: int | None = None,
     duration_ms: int | None = None,
 ) -> UsageRecord:
-    """Records what the call used and costs, once, with the price row it was costed at."""
+    """Records what the call used and costs, once, with the price row it was costed at.
+    `usage` is the API's usage block: its tokens, and its `server_tool_use` (web searches,
+    priced on top of the tokens, and web fetches, counted)."""
     tokens = TokenUsage.from_api(usage, cache_creation)
     if served_model and served_model != record.model:
         record.model = served_model
         record.price = price_for(served_model, record.created_at)
     record.status = status
-    for name in TOKEN_FIELDS:
+    for name in LEDGER_FIELDS:
         setattr(record, name, getattr(tokens, name))
     record.cost = (
         cost_of(tokens, record.price.prices, batch=record.is_batch).quantize(MONEY_PLACES)
@@ -278,7 +292,7 @@ def _add_to_daily(record: UsageRecord, tokens: TokenUsage) -> None:
         },
         amounts={
             "requests": 1,
-            **{name: getattr(tokens, name) for name in TOKEN_FIELDS},
+            **{name: getattr(tokens, name) for name in LEDGER_FIELDS},
             "cost": record.cost or ZERO,
             "unpriced_requests": 1 if record.cost is None else 0,
             "cache_savings": savings,

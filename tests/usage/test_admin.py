@@ -36,6 +36,7 @@ def price_form(price: ModelPrice, **changes) -> dict:
         "cache_write_5m_per_mtok": price.cache_write_5m_per_mtok,
         "cache_write_1h_per_mtok": price.cache_write_1h_per_mtok,
         "cache_read_per_mtok": price.cache_read_per_mtok,
+        "web_search_per_1k": price.web_search_per_1k,
         "batch_multiplier": price.batch_multiplier,
     }
     data.update(changes)

@@ -20,7 +20,7 @@ from django.utils import timezone
 from chatapp.chat.models import Conversation, Message
 from chatapp.usage import report
 from chatapp.usage.models import TOKEN_FIELDS, UpstreamRateLimit, UsagePolicy, UsageRecord
-from chatapp.usage.pricing import TokenUsage, cache_savings
+from chatapp.usage.pricing import LEDGER_FIELDS, TokenUsage, cache_savings
 from chatapp.usage.selectors import percentile_of_counts
 from chatapp.usage.services import usage_reserve, usage_settle
 
@@ -49,6 +49,8 @@ def spend(
     cache_read: int = 0,
     ttft: int | None = 250,
     purpose: str = "chat",
+    web_searches: int = 0,
+    web_fetches: int = 0,
 ) -> UsageRecord:
     """One call through the ledger's own road: reserved, then settled (which also adds it
     to UsageDaily). `when` dates the call before it is settled, as if made then."""
@@ -58,6 +60,7 @@ def spend(
             model=model,
             max_tokens=1000,
             input_tokens_at_most=100_000,
+            web_searches_at_most=web_searches,
             conversation_id=conversation.pk if conversation else None,
             message_id=message.pk if message else None,
             purpose=purpose,
@@ -75,6 +78,10 @@ def spend(
                 "cache_creation": {
                     "ephemeral_5m_input_tokens": cache_write_5m,
                     "ephemeral_1h_input_tokens": cache_write_1h,
+                },
+                "server_tool_use": {
+                    "web_search_requests": web_searches,
+                    "web_fetch_requests": web_fetches,
                 },
             },
             status="complete",
@@ -102,13 +109,13 @@ def ledger_sums(**filters) -> dict:
         requests=Count("id"),
         total_cost=Sum("cost"),
         unpriced_requests=Count("id", filter=Q(cost__isnull=True)),
-        **{name: Sum(name) for name in TOKEN_FIELDS},
+        **{name: Sum(name) for name in LEDGER_FIELDS},
     )
     sums["cost"] = sums.pop("total_cost")
     sums["cache_savings"] = sum(
         (
             cache_savings(
-                TokenUsage(**{name: getattr(r, name) for name in TOKEN_FIELDS}), r.price.prices
+                TokenUsage(**{name: getattr(r, name) for name in LEDGER_FIELDS}), r.price.prices
             )
             for r in records.select_related("price")
             if r.price
@@ -126,12 +133,28 @@ def csv_rows(response) -> list[list[str]]:
 
 @pytest.fixture
 def mixed_usage(owner, stranger, make_user):
-    """Three users, three models (one without a price), cache reads and writes."""
+    """Three users, three models (one without a price), cache reads and writes, web
+    searches and fetches."""
     lisbon = conversation_of(owner)
     spend(owner, conversation=lisbon, message=reply_in(lisbon), cache_read=40_000, ttft=100)
-    spend(owner, conversation=lisbon, message=reply_in(lisbon), cache_write_5m=3000, ttft=300)
+    spend(
+        owner,
+        conversation=lisbon,
+        message=reply_in(lisbon),
+        cache_write_5m=3000,
+        ttft=300,
+        web_searches=3,
+        web_fetches=2,
+    )
     spend(owner, model="claude-opus-4-8", cache_write_1h=2000, ttft=200)
-    spend(stranger, model="claude-haiku-4-5", input_tokens=7, output_tokens=11, ttft=400)
+    spend(
+        stranger,
+        model="claude-haiku-4-5",
+        input_tokens=7,
+        output_tokens=11,
+        ttft=400,
+        web_searches=1,
+    )
     spend(stranger, model=UNPRICED, output_tokens=500, ttft=1000)
     spend(make_user("third"), input_tokens=999_999, output_tokens=123_457, cache_read=77)
     return lisbon
@@ -144,8 +167,9 @@ def test_totals_equal_the_ledgers_sums_to_the_last_digit(client, staff, mixed_us
     totals = response.context["summary"].totals
     expected = ledger_sums()
     assert totals.requests == expected["requests"] == 6
-    for name in TOKEN_FIELDS:
+    for name in LEDGER_FIELDS:
         assert getattr(totals, name) == expected[name], name
+    assert (totals.web_search_requests, totals.web_fetch_requests) == (4, 2)
     assert totals.cost == expected["cost"]
     assert totals.unpriced_requests == expected["unpriced_requests"] == 1
     assert totals.cache_savings == expected["cache_savings"]
@@ -399,7 +423,8 @@ def test_a_model_without_a_price_is_flagged_and_never_shown_as_free(client, staf
     assert "$0.0000" not in html.split('id="usage-main-title"')[1]
     line = response.context["summary"].by_model[0]
     assert line.model == UNPRICED and line.sums.shown_cost is None
-    assert [c.text for c in line.sums.cells][-2:] == ["no price", "1"]
+    cells = dict(zip(report.SUM_COLUMNS, line.sums.cells, strict=True))
+    assert (cells["cost"].text, cells["calls without a price"].text) == ("no price", "1")
     exported = csv_rows(client.get(REPORT, {"format": "csv"}))
     assert exported[1][exported[0].index("cost")] == "no price"
 
@@ -433,7 +458,8 @@ def test_drilling_down_shows_only_that_users_rows(client, staff, owner, stranger
         "created_at", "id"
     )
     assert [row[1].value for row in table.rows] == [str(r.message_id) for r in expected]
-    assert [row[-1].value for row in table.rows] == [r.request_id for r in expected]
+    request_id = table.columns.index("request id")
+    assert [row[request_id].value for row in table.rows] == [r.request_id for r in expected]
     costs = [Decimal(row[table.columns.index("cost")].value) for row in table.rows]
     assert costs == [r.cost for r in expected]
     assert response.context["summary"].totals.cost == sum(costs)

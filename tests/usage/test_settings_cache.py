@@ -26,6 +26,7 @@ def test_a_price_added_in_the_admin_applies_to_the_next_call(admin_client):
             "cache_write_5m_per_mtok": "5",
             "cache_write_1h_per_mtok": "8",
             "cache_read_per_mtok": "0.4",
+            "web_search_per_1k": "10",
             "batch_multiplier": "0.5",
         },
     )
