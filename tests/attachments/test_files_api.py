@@ -19,6 +19,13 @@ def test_images_and_pdfs_are_uploaded_once_text_never(owner, fake_api, settings)
     assert image.file_id and pdf.file_id and image.file_id != pdf.file_id
     assert text.file_id == ""
     assert Attachment.objects.get(pk=image.pk).file_id == image.file_id
+    uploaded = {f["id"]: f for f in fake_api.files}
+    assert set(uploaded) == {image.file_id, pdf.file_id}  # once each, no text
+    for attachment in (image, pdf):
+        with attachment.file.open("rb") as stored:
+            assert fake_api.file_bytes(attachment.file_id) == stored.read()
+        assert uploaded[attachment.file_id]["filename"] == attachment.name
+        assert uploaded[attachment.file_id]["mime_type"] == attachment.media_type
     sent = api_blocks(content_blocks([image, pdf, text]), citations=False)
     assert sent[0]["source"] == {"type": "file", "file_id": image.file_id}
     assert sent[1]["source"] == {"type": "file", "file_id": pdf.file_id}
@@ -28,7 +35,7 @@ def test_images_and_pdfs_are_uploaded_once_text_never(owner, fake_api, settings)
 def test_nothing_is_uploaded_with_the_setting_off(owner, fake_api, settings):
     settings.CHAT_USE_FILES_API = False
     image = attachment_create(owner=owner, upload=upload("a.png", image_bytes("PNG")))
-    assert image.file_id == ""
+    assert image.file_id == "" and fake_api.files == []
 
 
 def test_a_failed_upload_is_logged_and_the_bytes_are_sent_instead(
@@ -40,5 +47,6 @@ def test_a_failed_upload_is_logged_and_the_bytes_are_sent_instead(
         image = attachment_create(owner=owner, upload=upload("a.png", image_bytes("PNG")))
     assert image.pk and image.file_id == "" and image.file
     assert "Files API upload of 'a.png' failed" in caplog.text
+    assert fake_api.files == []
     sent = api_blocks(content_blocks([image]), citations=False)
     assert sent[0]["source"]["type"] == "base64"
