@@ -6,6 +6,7 @@
  * whoever caused it, replaces the messages shown (history.showBranch).
  */
 
+import { messageAttachments, showMessageAttachments } from "./attachment-view.js";
 import { randomUuid } from "./composer.js";
 import { bodyOf, metaOf } from "./history.js";
 
@@ -31,22 +32,26 @@ export function createBranches({ page, socket, unacknowledged, history, composer
   }
 
   const actions = {
-    // The message shows its new text, "Sending…", until the branch frame replaces it.
-    edit(messageId, text) {
+    // The message shows its new text and files, "Sending…", until the branch frame
+    // replaces it. The edit names every file of the new version: those kept and those added.
+    edit(messageId, text, attachments = []) {
       const el = history.element(messageId);
       if (!el) return;
       if (!canBranch()) {
-        editor().startEdit(el, { text, error: "Wait for the current reply to finish before editing." });
+        editor().startEdit(el, { text, attachments, error: "Wait for the current reply to finish before editing." });
         return;
       }
       const original = bodyOf(el).textContent;
+      const originalAttachments = messageAttachments(el);
       bodyOf(el).textContent = text;
+      showMessageAttachments(el, attachments);
       el.dataset.status = "pending";
       const note = document.createElement("span");
       note.className = "pending-note";
       note.textContent = "Sending…";
       metaOf(el).replaceChildren(note);
-      sendRequest({ type: "edit", message_id: messageId, text }, { el, original });
+      const frame = { type: "edit", message_id: messageId, text, attachments: attachments.map((a) => a.id) };
+      sendRequest(frame, { el, original, originalAttachments, attachments });
     },
 
     regenerate(messageId) {
@@ -66,9 +71,10 @@ export function createBranches({ page, socket, unacknowledged, history, composer
     unacknowledged.remove(entry.frame.client_id);
     if (entry.frame.type === "edit" && entry.el && entry.el.isConnected) {
       bodyOf(entry.el).textContent = entry.original;
+      showMessageAttachments(entry.el, entry.originalAttachments || []);
       entry.el.dataset.status = "complete";
       metaOf(entry.el).replaceChildren();
-      editor().startEdit(entry.el, { text: entry.frame.text, error: text });
+      editor().startEdit(entry.el, { text: entry.frame.text, attachments: entry.attachments || [], error: text });
     } else {
       composer.alert(text);
     }

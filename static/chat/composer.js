@@ -2,9 +2,11 @@
  * The composer: sends what is typed (Enter) as a user_message, grows with its text, counts
  * characters as the server does, stops a reply (Stop or Escape), shows the messages not
  * yet stored (Sending…, or Not sent with Retry and Edit) and the alerts above it. It is
- * locked while a message is on its way or a reply streams.
+ * locked while a message is on its way or a reply streams; Send waits for the attached
+ * files (attachment-tray.js) to upload, and says why.
  */
 
+import { showMessageAttachments } from "./attachment-view.js";
 import { countCharacters, formatCount } from "./format.js";
 import { bodyOf, createMessageElement, metaOf } from "./history.js";
 
@@ -36,9 +38,10 @@ const button = (className, text, onClick) => {
 
 /* `page.conversation` is the conversation shown (null for a new chat); `newChatFields()`
  * gives the model and system prompt a new conversation starts with; `editLast()` opens the
- * editor on the person's last message (the ↑ key in an empty composer). */
+ * editor on the person's last message (the ↑ key in an empty composer); `files` is the
+ * composer's attachment tray. */
 export function createComposer({
-  els, page, unacknowledged, history, send, maxChars, newChatFields, onSent, editLast,
+  els, page, unacknowledged, history, send, maxChars, newChatFields, onSent, editLast, files,
 }) {
   let awaitingReply = false;
   let awaitingTimer = 0;
@@ -53,7 +56,9 @@ export function createComposer({
     // readOnly + aria-disabled instead of `disabled` keeps keyboard focus in the composer.
     els.composer.readOnly = busy;
     els.composer.setAttribute("aria-disabled", busy ? "true" : "false");
-    els.send.disabled = busy;
+    const hold = files.holdReason();
+    els.send.disabled = busy || Boolean(hold);
+    els.send.title = hold;
     els.stop.hidden = !busy;
     els.form.classList.toggle("is-busy", busy);
     els.history.setAttribute("aria-busy", busy ? "true" : "false");
@@ -118,7 +123,11 @@ export function createComposer({
 
   function submit() {
     const text = els.composer.value;
-    if (!text.trim() || isBusy()) return;
+    if (isBusy() || files.holdReason()) return;
+    if (!text.trim()) {
+      if (!files.isEmpty()) alert("Write a message to send with your files.");
+      return;
+    }
     const length = countCharacters(text);
     if (length > maxChars) {
       alert(`Your message is too long: ${formatCount(length)} characters, `
@@ -133,6 +142,8 @@ export function createComposer({
       text,
       client_id: clientId,
     };
+    const attachments = files.attachments();
+    if (attachments.length) frame.attachments = attachments.map((attachment) => attachment.id);
     if (!page.conversation) {
       Object.assign(frame, newChatFields());
       page.newChatClientIds.add(clientId);
@@ -140,12 +151,14 @@ export function createComposer({
     const el = createMessageElement("user");
     el.dataset.clientId = clientId;
     bodyOf(el).textContent = text;
-    renderPendingMeta(unacknowledged.add(frame, { el }));
+    showMessageAttachments(el, attachments);
+    renderPendingMeta(unacknowledged.add(frame, { el, attachments }));
     history.insert(el, null);
     send(frame);
     if (page.conversation) onSent(page.conversation.id);
 
     els.composer.value = "";
+    files.clear();
     autoGrow();
     els.composer.focus();
     update();
@@ -171,6 +184,7 @@ export function createComposer({
     if (!entry) return;
     entry.el.remove();
     els.composer.value = entry.frame.text;
+    files.keep(entry.attachments || []);
     autoGrow();
     els.composer.focus();
     history.showEmptyIfNone();

@@ -17,10 +17,20 @@ export function countCharacters(text) {
   return n;
 }
 
+/* A message's text: its text blocks; consecutive ones run on (the API splits cited text
+ * into blocks of their own), others are a paragraph apart. */
 export function textOfContent(content) {
   if (typeof content === "string") return content;
   if (!Array.isArray(content)) return "";
-  return content.filter((b) => b && b.type === "text").map((b) => b.text || "").join("\n\n");
+  const runs = [];
+  let previous = null;
+  for (const block of content) {
+    const isText = Boolean(block) && block.type === "text";
+    if (isText && previous && previous.type === "text") runs[runs.length - 1] += block.text || "";
+    else if (isText) runs.push(block.text || "");
+    previous = block;
+  }
+  return runs.join("\n\n");
 }
 
 // A tool call's input: the raw JSON while it streams, then the parsed object.
@@ -37,6 +47,17 @@ export function formatUsage(usage) {
   let text = `${formatCount(usage.input_tokens)} in · ${formatCount(usage.output_tokens)} out tokens`;
   if (usage.cache_read_input_tokens) text += ` · ${formatCount(usage.cache_read_input_tokens)} cached`;
   if (usage.cache_creation_input_tokens) text += ` · ${formatCount(usage.cache_creation_input_tokens)} cache write`;
+  return text;
+}
+
+// What a reply's server tools did, for its usage line: " · 2 web searches · 1 page read".
+export function formatServerTools(usage) {
+  const tools = (usage && usage.server_tool_use) || {};
+  const searches = Number(tools.web_search_requests) || 0;
+  const fetches = Number(tools.web_fetch_requests) || 0;
+  let text = "";
+  if (searches > 0) text += ` · ${formatCount(searches)} web search${searches === 1 ? "" : "es"}`;
+  if (fetches > 0) text += ` · ${formatCount(fetches)} page${fetches === 1 ? "" : "s"} read`;
   return text;
 }
 
@@ -89,11 +110,4 @@ export function safeHttpUrl(url, base = globalThis.location?.href) {
   } catch (e) {
     return null;
   }
-}
-
-// The http(s) links among citations or search results, with their titles.
-export function httpLinks(items, base) {
-  return items
-    .map((item) => ({ url: item && safeHttpUrl(item.url, base), title: item && (item.title || item.url) }))
-    .filter((item) => item.url);
 }

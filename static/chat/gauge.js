@@ -2,8 +2,9 @@
  * The context gauge under the composer: how much of the model's context window
  * (`max_input_tokens`) the conversation fills. A reply's usage counts everything the model
  * read (input, cache writes, cache reads) and wrote, so the last reply of the branch shown
- * gives the conversation's size. The arithmetic is pure (tests/js/gauge.test.mjs); `showGauge`
- * writes it into the page.
+ * gives the conversation's size; the files attached to the next message add their tokens
+ * (the server's bound of each). The arithmetic is pure (tests/js/gauge.test.mjs);
+ * `showGauge` writes it into the page.
  */
 
 import { formatCount } from "./format.js";
@@ -25,20 +26,28 @@ export function contextTokens(usages) {
 }
 
 /* What the gauge shows: null (nothing) without tokens; `fraction`, `warn` (above 90%) and
- * `full` only when the model's window is known. */
-export function gaugeReading(tokens, window) {
-  if (tokens == null) return null;
+ * `full` only when the model's window is known. `attached`: the tokens of the files
+ * attached to the next message, counted in and named. */
+export function gaugeReading(conversationTokens, window, attached = 0) {
+  const files = Number(attached) > 0 ? Number(attached) : 0;
+  if (conversationTokens == null && !files) return null;
+  const tokens = (conversationTokens || 0) + files;
+  const filesText = files ? ` · ${formatCount(files)} in files` : "";
   if (!(window > 0)) {
-    return { tokens, window: null, fraction: null, warn: false, full: false, text: `${formatCount(tokens)} tokens` };
+    return {
+      tokens, attached: files, window: null, fraction: null, warn: false, full: false,
+      text: `${formatCount(tokens)} tokens${filesText}`,
+    };
   }
   const fraction = tokens / window;
   return {
     tokens,
+    attached: files,
     window,
     fraction,
     warn: fraction > WARN_ABOVE,
     full: fraction >= 1,
-    text: `${formatCount(tokens)} / ${formatCount(window)} tokens`,
+    text: `${formatCount(tokens)} / ${formatCount(window)} tokens${filesText}`,
   };
 }
 
@@ -59,5 +68,6 @@ export function showGauge(els, reading, model) {
   els.meter.max = reading.window;
   els.meter.high = Math.round(reading.window * WARN_ABOVE);
   els.meter.value = Math.min(reading.tokens, reading.window);
-  els.gauge.title = `${percentText(reading.fraction)} of ${model ? `${model.label}’s` : "the model’s"} context window`;
+  const files = reading.attached ? `, with the attached files` : "";
+  els.gauge.title = `${percentText(reading.fraction)} of ${model ? `${model.label}’s` : "the model’s"} context window${files}`;
 }

@@ -2,113 +2,21 @@
  * The message history: one element per message of the branch shown, kept in message id
  * order (messages not yet stored, without an id, stay last; along a branch ids only grow),
  * the assistant replies' views, and their re-rendering, at most once per animation frame
- * while they stream. A branch frame replaces what is shown (branches.js plans it). What
+ * while they stream (reply-view.js). A branch frame replaces what is shown (branches.js
+ * plans it); a person's message shows its attachments above its text. What
  * is known of each message's versions and feedback is kept here; the buttons under a
  * message are drawn by the `decorate` function the page gives (message-tools.js).
  */
 
+import { showMessageAttachments } from "./attachment-view.js";
+import { attachmentsOfContent } from "./attachments.js";
 import { messageInfo, planBranch } from "./branches.js";
 import { textOfContent } from "./format.js";
-import { applyMessage, createReply } from "./protocol.js";
-import { renderBlock, renderReplyMeta } from "./render.js";
+import { bodyOf, createMessageElement, metaOf } from "./message-element.js";
+import { applyMessage } from "./protocol.js";
+import { ReplyView } from "./reply-view.js";
 
-export const bodyOf = (el) => el.querySelector(".message-body");
-export const metaOf = (el) => el.querySelector(".message-meta");
-export const toolbarOf = (el) => el.querySelector(".message-toolbar");
-
-export function createMessageElement(role) {
-  const el = document.createElement("article");
-  el.className = `message message-${role}`;
-  el.dataset.role = role;
-  el.dataset.messageId = "";
-  el.dataset.status = "";
-  const author = document.createElement("div");
-  author.className = "message-author";
-  author.textContent = role === "user" ? "You" : "Claude";
-  const body = document.createElement("div");
-  body.className = "message-body";
-  const meta = document.createElement("div");
-  meta.className = "message-meta";
-  const toolbar = document.createElement("div");
-  toolbar.className = "message-toolbar";
-  el.append(author, body, meta, toolbar);
-  return el;
-}
-
-/* An assistant reply: its state (protocol.js) and the element showing it. */
-class ReplyView {
-  // `statusChanged(view)` is called when the reply's status changes, for its buttons.
-  constructor(id, statusChanged) {
-    this.statusChanged = statusChanged;
-    this.shownStatus = null;
-    this.state = createReply(id);
-    this.el = createMessageElement("assistant");
-    this.el.dataset.messageId = this.state.id;
-    this.el.dataset.status = this.state.status;
-    this.blockEls = [];
-    this.dirtyBlocks = new Set();
-    this.rebuild = true;
-    this.liveBlock = -1; // the block being written, as last rendered
-    // Thinking blocks the person folded or unfolded (block index -> open): kept as they
-    // left them while the reply streams and when it is rebuilt at its end.
-    this.thinkingOpen = new Map();
-    // A summary's click runs before it toggles: Enter and Space on it click too.
-    this.el.addEventListener("click", (event) => {
-      const summary = event.target.closest("details.thinking > summary");
-      const index = summary ? this.blockEls.indexOf(summary.closest(".block")) : -1;
-      if (index >= 0) this.thinkingOpen.set(index, !summary.parentElement.open);
-    });
-  }
-
-  // Notes what a frame changed (protocol.js applyFrame) for the next render.
-  note(change) {
-    if (change.rebuild) this.rebuild = true;
-    for (const index of change.dirty) this.dirtyBlocks.add(index);
-  }
-
-  blockElement(index) {
-    if (!this.blockEls[index]) {
-      this.blockEls[index] = document.createElement("div");
-      bodyOf(this.el).append(this.blockEls[index]);
-    }
-    return this.blockEls[index];
-  }
-
-  // How a thinking block is shown: open while it is written, unless the person chose.
-  thinkingView(index) {
-    const live = index === this.liveBlock;
-    return { live, open: this.thinkingOpen.has(index) ? this.thinkingOpen.get(index) : live };
-  }
-
-  renderBlockAt(index, streaming) {
-    const block = this.state.blocks[index];
-    if (block) renderBlock(this.blockElement(index), block, streaming, this.thinkingView(index));
-  }
-
-  render() {
-    const reply = this.state;
-    const streaming = !reply.final;
-    const wasLive = this.liveBlock;
-    this.liveBlock = streaming ? reply.blocks.length - 1 : -1;
-    if (this.rebuild) {
-      bodyOf(this.el).replaceChildren();
-      this.blockEls = [];
-      reply.blocks.forEach((block, index) => this.renderBlockAt(index, streaming));
-      this.rebuild = false;
-    } else {
-      if (wasLive !== this.liveBlock && wasLive >= 0) this.dirtyBlocks.add(wasLive); // it has ended
-      for (const index of this.dirtyBlocks) this.renderBlockAt(index, streaming);
-    }
-    this.dirtyBlocks.clear();
-    this.el.dataset.status = reply.status;
-    renderReplyMeta(metaOf(this.el), reply);
-    const status = `${reply.status}:${reply.final}`;
-    if (status !== this.shownStatus) {
-      this.shownStatus = status;
-      this.statusChanged(this);
-    }
-  }
-}
+export { bodyOf, createMessageElement, metaOf, toolbarOf } from "./message-element.js";
 
 /* `decorate(el, info, state)` draws a stored message's buttons: `info` is what is known of
  * its versions and feedback (branches.js messageInfo), `state` a reply's state (null for a
@@ -148,6 +56,7 @@ export function createHistory({ scroller, list, empty, decorate = () => {}, chan
     el.dataset.messageId = String(message.id);
     el.dataset.status = message.status || "complete";
     bodyOf(el).textContent = textOfContent(message.content);
+    showMessageAttachments(el, attachmentsOfContent(message.content));
     metaOf(el).replaceChildren();
     learn(message);
     decorate(el, infos.get(String(message.id)), null);

@@ -42,6 +42,19 @@ export function postForm(url, fields = {}) {
   });
 }
 
+/* POSTs one file as the multipart field `file`; an AbortSignal in `signal` cancels it (the
+ * promise then rejects with AbortError). */
+export function postFile(url, file, { signal } = {}) {
+  const body = new FormData();
+  body.append("file", file, file.name);
+  return request(url, {
+    method: "POST",
+    headers: { "X-CSRFToken": csrfToken(), "X-Requested-With": "XMLHttpRequest", Accept: "application/json" },
+    body,
+    signal,
+  });
+}
+
 // An AbortSignal in `signal` cancels the read: the promise then rejects with AbortError.
 export function getJson(url, { signal } = {}) {
   return request(url, { headers: { Accept: "application/json" }, signal });

@@ -5,7 +5,9 @@
  * marked, DOMPurify and highlight.js are classic scripts that run before it.
  */
 
+import { createAttachmentTray, watchDrops } from "./attachment-tray.js";
 import { createBranches } from "./branch-actions.js";
+import { handleCitationPopovers } from "./citation-view.js";
 import { lastUserMessageId } from "./branches.js";
 import { createComposer } from "./composer.js";
 import { createConversationMenu } from "./conversation-menu.js";
@@ -17,7 +19,7 @@ import { createMessageTools } from "./message-tools.js";
 import { applyFrame, errorText } from "./protocol.js";
 import { handleCopyButtons } from "./render.js";
 import { createSearch } from "./search.js";
-import { createSettings } from "./settings.js";
+import { createSettings, settingsElements } from "./settings.js";
 import { createShortcuts } from "./shortcuts.js";
 import { createSidebar } from "./sidebar.js";
 import { createSocket, socketUrl, Unacknowledged, watchPage } from "./socket.js";
@@ -35,7 +37,6 @@ function start(data) {
     send: byId("send"),
     stop: byId("stop"),
     alerts: byId("alerts"),
-    model: byId("model-select"),
   };
   const page = {
     conversation: data.conversation || null, // {id, title, model, system_prompt, thinking, effort, max_tokens, ...}
@@ -43,13 +44,33 @@ function start(data) {
   };
   const unacknowledged = new Unacknowledged();
 
-  // The context gauge: the conversation's size out of the window of the model shown.
-  let gaugeModel = null;
+  // The context gauge: the conversation's size, with the files attached to the next
+  // message, out of the window of the model shown.
+  let shownModel = null;
   const gaugeEls = { gauge: byId("context-gauge"), meter: byId("context-meter"), text: byId("context-text") };
   function updateGauge() {
     const tokens = contextTokens(chatHistory.replyUsages());
-    showGauge(gaugeEls, gaugeReading(tokens, gaugeModel && gaugeModel.max_input_tokens), gaugeModel);
+    const reading = gaugeReading(tokens, shownModel && shownModel.max_input_tokens, files.tokens());
+    showGauge(gaugeEls, reading, shownModel);
   }
+
+  // The files attached in the composer, or in an editor (`trayEls`, `onChange`).
+  const attachmentTray = (trayEls, onChange) => createAttachmentTray({
+    els: trayEls,
+    uploadUrl: urls.attachments,
+    max: Number(data.max_attachments) || 20,
+    model: () => shownModel,
+    onChange,
+  });
+  let composer = null;
+  const files = attachmentTray(
+    { list: byId("attachment-chips"), status: byId("attachment-status"), button: byId("attach"),
+      input: byId("attach-input"), text: els.composer },
+    () => {
+      updateGauge();
+      composer?.update();
+    },
+  );
 
   let tools = null; // the buttons under each message, once the socket they act through exists
   const chatHistory = createHistory({
@@ -60,6 +81,7 @@ function start(data) {
     changed: () => updateGauge(),
   });
   handleCopyButtons(els.history);
+  handleCitationPopovers(els.history);
   const sidebar = createSidebar({
     els: {
       list: byId("conversation-list"),
@@ -84,46 +106,15 @@ function start(data) {
     urls,
     sidebar,
   });
-  const picker = {
-    model: els.model,
-    deprecated: byId("model-deprecated"),
-    notice: byId("model-unavailable"),
-    noticeText: byId("model-unavailable-text"),
-    use: byId("model-use"),
-    thinkingField: byId("thinking-field"),
-    thinking: byId("thinking"),
-    effortField: byId("effort-field"),
-    effort: byId("effort"),
-  };
   const settings = createSettings({
-    els: {
-      title: byId("conversation-title"),
-      picker,
-      model: els.model,
-      modelError: byId("model-error"),
-      thinking: picker.thinking,
-      thinkingError: byId("thinking-error"),
-      effort: picker.effort,
-      effortError: byId("effort-error"),
-      error: byId("settings-error"),
-      system: byId("system-prompt"),
-      systemPanel: byId("system-prompt-panel"),
-      systemError: byId("system-prompt-error"),
-      systemSave: byId("system-save"),
-      maxTokens: byId("max-tokens"),
-      maxTokensError: byId("max-tokens-error"),
-      stopSequences: byId("stop-sequences"),
-      stopSequencesError: byId("stop-sequences-error"),
-      replySettings: byId("reply-settings"),
-      status: byId("settings-status"),
-    },
+    els: settingsElements(byId),
     page,
     urls,
     models: Array.isArray(data.models) ? data.models : [],
     defaultModel: data.default_model,
     modelShown(model) {
-      gaugeModel = model;
-      updateGauge();
+      shownModel = model;
+      files.modelChanged();
     },
   });
   const connectionStatus = byId("connection-status");
@@ -135,7 +126,7 @@ function start(data) {
     onReconnected: () => { if (page.conversation) refresh(page.conversation.id); },
     onReconnecting: (reconnecting) => { connectionStatus.hidden = !reconnecting; },
   });
-  const composer = createComposer({
+  composer = createComposer({
     els,
     page,
     unacknowledged,
@@ -143,6 +134,7 @@ function start(data) {
     send: socket.send,
     maxChars: Number(data.max_message_chars) || 100000,
     newChatFields: settings.newChatFields,
+    files,
     onSent: sidebar.touch,
     editLast: () => {
       const id = lastUserMessageId(chatHistory.shown());
@@ -230,7 +222,9 @@ function start(data) {
   tools = createMessageTools({
     actions: branches.actions,
     feedback: createFeedback({ urls, setFeedback: chatHistory.setFeedback }),
+    attachmentTray,
   });
+  watchDrops({ area: byId("chat-main"), overlay: byId("drop-target"), trayAt: (target) => tools.trayAt(target) || files });
 
   const handlers = {
     conversation(frame) {
@@ -243,10 +237,14 @@ function start(data) {
       if (isShown(frame)) {
         page.conversation.title = frame.title || "";
         settings.setTitle(frame.title);
-        if (frame.model) {
-          page.conversation.model = frame.model;
-          settings.apply({ model: frame.model });
+        // What another tab changed: the model and the settings that go with it.
+        const changed = {};
+        for (const name of ["model", "thinking", "effort", "web_search"]) {
+          if (frame[name] !== undefined && frame[name] !== null) changed[name] = frame[name];
         }
+        if (!frame.model) delete changed.model;
+        Object.assign(page.conversation, changed);
+        settings.apply(changed);
       }
     },
 

@@ -2,10 +2,12 @@
  * The buttons under a stored message: "‹ 2 / 3 ›" between its versions, Copy (its
  * Markdown text), Edit on the person's messages, Regenerate and the feedback thumbs on a
  * finished reply; and the editor an edit opens in place of the message (Enter saves,
- * Shift+Enter is a new line, Escape cancels). What the buttons do is the page's business
- * (`actions`); this module only draws them.
+ * Shift+Enter is a new line, Escape cancels), with the message's files as chips to remove
+ * and more to attach. What the buttons do is the page's business (`actions`); this module
+ * only draws them.
  */
 
+import { messageAttachments } from "./attachment-view.js";
 import { versionIndicator } from "./branches.js";
 import { element } from "./dom.js";
 import { textOfContent } from "./format.js";
@@ -20,9 +22,12 @@ function toolButton(action, iconName, label, onClick) {
   return button;
 }
 
-/* `actions`: edit(messageId, text), regenerate(messageId), switchTo(messageId, action);
- * `feedback`: feedback.js, which draws the thumbs. */
-export function createMessageTools({ actions, feedback }) {
+/* `actions`: edit(messageId, text, attachments), regenerate(messageId), switchTo(messageId,
+ * action); `feedback`: feedback.js, which draws the thumbs; `attachmentTray(els)` makes an
+ * editor's attachment tray (attachment-tray.js). */
+export function createMessageTools({ actions, feedback, attachmentTray }) {
+  const trays = new WeakMap(); // an open editor's form -> its attachment tray
+
   function versionsNav(versions, disabled) {
     const nav = element("span", "versions");
     nav.setAttribute("role", "group");
@@ -71,15 +76,34 @@ export function createMessageTools({ actions, feedback }) {
   }
 
   function stopEdit(el) {
-    el.querySelector(".edit-form")?.remove();
+    const form = el.querySelector(".edit-form");
+    if (form) trays.get(form)?.clear();
+    form?.remove();
     el.classList.remove("is-editing");
     bodyOf(el).hidden = false;
     toolbarOf(el).hidden = false;
   }
 
-  /* Opens the editor on a stored message of the person's; `text` and `error` reopen it
-   * after the server refused the edit. */
-  function startEdit(el, { text = bodyOf(el).textContent, error = "" } = {}) {
+  // The editor's attach button, hidden file input, chips and their status line.
+  function attachmentControls(form, input, id, onChange) {
+    const button = iconButton("paperclip", "Attach files", "tool-button attach-button");
+    const fileInput = element("input");
+    fileInput.type = "file";
+    fileInput.hidden = true;
+    fileInput.id = `${id}-files`;
+    const list = element("ul", "attachment-chips");
+    list.setAttribute("aria-label", "Attached files");
+    const status = element("p", "attachment-status");
+    status.id = `${id}-files-status`;
+    status.setAttribute("role", "status");
+    const tray = attachmentTray({ list, status, button, input: fileInput, text: input }, onChange);
+    trays.set(form, tray);
+    return { tray, button, fileInput, list, status };
+  }
+
+  /* Opens the editor on a stored message of the person's; `text`, `attachments` and `error`
+   * reopen it after the server refused the edit. */
+  function startEdit(el, { text = bodyOf(el).textContent, attachments = messageAttachments(el), error = "" } = {}) {
     const messageId = Number(el.dataset.messageId);
     if (!messageId) return;
     stopEdit(el);
@@ -95,15 +119,23 @@ export function createMessageTools({ actions, feedback }) {
     errorEl.id = `${id}-error`;
     errorEl.hidden = !error;
     errorEl.setAttribute("role", "alert");
-    input.setAttribute("aria-describedby", errorEl.id);
     const cancel = element("button", "button small", "Cancel");
     cancel.type = "button";
     const save = element("button", "button small primary", "Save and send");
     save.type = "submit";
     const hint = element("span", "edit-hint", "Enter to save · Esc to cancel");
+    let files = null;
+    const holdSave = () => {
+      if (!files) return;
+      save.disabled = Boolean(files.tray.holdReason());
+      save.title = files.tray.holdReason();
+    };
+    files = attachmentControls(form, input, id, holdSave);
+    input.setAttribute("aria-describedby", `${errorEl.id} ${files.status.id}`);
     const buttons = element("div", "edit-actions");
-    buttons.append(hint, cancel, save);
-    form.append(label, input, errorEl, buttons);
+    buttons.append(files.button, files.fileInput, hint, cancel, save);
+    form.append(files.list, files.status, label, input, errorEl, buttons);
+    files.tray.keep(attachments);
     el.classList.add("is-editing");
     bodyOf(el).hidden = true;
     toolbarOf(el).hidden = true;
@@ -116,14 +148,16 @@ export function createMessageTools({ actions, feedback }) {
       toolbarOf(el).querySelector('[data-action="edit"]')?.focus();
     };
     const submit = () => {
+      if (files.tray.holdReason()) return; // the status line says why
       if (!input.value.trim()) {
         errorEl.textContent = "Write something to send.";
         errorEl.hidden = false;
         return;
       }
       const newText = input.value;
+      const kept = files.tray.attachments();
       stopEdit(el);
-      actions.edit(messageId, newText);
+      actions.edit(messageId, newText, kept);
     };
     cancel.addEventListener("click", close);
     form.addEventListener("submit", (event) => {
@@ -141,5 +175,11 @@ export function createMessageTools({ actions, feedback }) {
     });
   }
 
-  return { decorate, startEdit };
+  // The attachment tray of the editor `target` is in (a file dropped on it), or null.
+  const trayAt = (target) => {
+    const form = target && target.closest ? target.closest(".edit-form") : null;
+    return (form && trays.get(form)) || null;
+  };
+
+  return { decorate, startEdit, trayAt };
 }

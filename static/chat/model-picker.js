@@ -2,7 +2,7 @@
  * The model picker and what depends on the model chosen: the picker's options (a deprecated
  * model says so, with a note under the picker), the notice of a conversation whose model is
  * no longer offered, and the reply settings the model takes (the "Think before answering"
- * box, the effort levels). Which is which comes from models.js; saving is settings.js's.
+ * box, the effort levels, the "Search the web" box). Which is which comes from models.js; saving is settings.js's.
  */
 
 import { element } from "./dom.js";
@@ -59,7 +59,7 @@ export function createModelPicker({ els, models, defaultModel, onUse }) {
     if (message && !known) els.noticeText.textContent = message;
   }
 
-  /* Shows the reply settings the selected model takes, with `chosen` ({thinking, effort})
+  /* Shows the reply settings the selected model takes, with `chosen` ({thinking, effort, web_search})
    * less what it does not take; returns what is shown. */
   function showSettings(chosen) {
     const model = selected();
@@ -77,13 +77,15 @@ export function createModelPicker({ els, models, defaultModel, onUse }) {
     byDefault.value = "";
     els.effort.replaceChildren(byDefault, ...levels);
     els.effort.value = kept.effort;
+    els.webSearchField.hidden = !allowed.webSearch;
+    els.webSearch.checked = kept.web_search;
     showNotes();
     return kept;
   }
 
   // What the fields show, as the settings a new conversation starts with.
   const shownSettings = () => keptSettings(selected(), {
-    thinking: els.thinking.checked, effort: els.effort.value,
+    thinking: els.thinking.checked, effort: els.effort.value, web_search: els.webSearch.checked,
   });
 
   return { selected, show, showUnavailable, showSettings, shownSettings };

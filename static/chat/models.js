@@ -1,7 +1,7 @@
 /*
  * What the page knows of the models offered (the `models` of the page's data, each
  * `llm.catalogue.ModelInfo.to_dict`): which one a conversation is on, how the picker names
- * them, and which reply settings (thinking, effort) each takes. Pure (no DOM), so that
+ * them, and which reply settings (thinking, effort, web search) each takes. Pure (no DOM), so that
  * node's test runner checks it (tests/js/models.test.mjs).
  */
 
@@ -25,24 +25,28 @@ export const effortLabel = (level) => (
   Object.prototype.hasOwnProperty.call(EFFORT_LABELS, level) ? EFFORT_LABELS[level] : String(level)
 );
 
-// The reply settings a model takes: thinking or not, and its effort levels (none: no setting).
+// The reply settings a model takes: thinking or not, its effort levels (none: no setting),
+// web search or not.
 export function allowedSettings(model) {
   return {
     thinking: Boolean(model && model.thinking),
     effortLevels: model && Array.isArray(model.effort_levels) ? model.effort_levels : [],
+    webSearch: Boolean(model && model.web_search),
   };
 }
 
-// What a model keeps of the settings chosen ({thinking, effort}): what it does not take is reset.
+// What a model keeps of the settings chosen ({thinking, effort, web_search}): what it does
+// not take is reset.
 export function keptSettings(model, chosen) {
   const allowed = allowedSettings(model);
   return {
     thinking: allowed.thinking && Boolean(chosen.thinking),
     effort: allowed.effortLevels.includes(chosen.effort) ? chosen.effort : "",
+    web_search: allowed.webSearch && Boolean(chosen.web_search),
   };
 }
 
-/* The fields to post when a conversation (its saved `thinking` and `effort`) moves to
+/* The fields to post when a conversation (its saved `thinking`, `effort`, `web_search`) moves to
  * `model`: the model, and the reset of what that model does not take, sent together (the
  * server refuses a model that would be left with a setting it lacks). */
 export function modelChangeFields(model, saved) {
@@ -50,6 +54,7 @@ export function modelChangeFields(model, saved) {
   const kept = keptSettings(model, saved);
   if (Boolean(saved.thinking) !== kept.thinking) fields.thinking = "false";
   if ((saved.effort || "") !== kept.effort) fields.effort = "";
+  if (Boolean(saved.web_search) !== kept.web_search) fields.web_search = "false";
   return fields;
 }
 

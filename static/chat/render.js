@@ -1,14 +1,19 @@
 /*
  * Turns a reply's content blocks into elements. Markdown is rendered with marked, always
- * sanitised with DOMPurify before it reaches the DOM, and code is highlighted with
+ * sanitised with DOMPurify before it reaches the DOM (citation numbers are put in after,
+ * as elements: citation-view.js), server tools' blocks are drawn by server-tools.js, and
+ * code is highlighted with
  * highlight.js: the three vendored libraries, loaded as classic scripts before the
  * modules (globals `marked`, `DOMPurify`, `hljs`). Nothing here runs at import time.
  */
 
+import { runMarkdown } from "./citations.js";
+import { placeReferences } from "./citation-view.js";
 import { element } from "./dom.js";
 import {
-  escapeHtml, formatCost, formatUsage, httpLinks, stopReasonNote, toolInputText,
+  escapeHtml, formatCost, formatServerTools, formatUsage, stopReasonNote, toolInputText,
 } from "./format.js";
+import { renderServerToolUse, renderToolResult } from "./server-tools.js";
 
 const PURIFY_CONFIG = { FORBID_TAGS: ["style", "form"], FORBID_ATTR: ["style"] };
 let librariesConfigured = false;
@@ -123,54 +128,8 @@ export function handleCopyButtons(root) {
   });
 }
 
-// A link out of the app (a citation or a search result): new tab, no referrer.
-function externalLink(url, title) {
-  const a = document.createElement("a");
-  a.href = url;
-  a.target = "_blank";
-  a.rel = "noopener noreferrer nofollow";
-  a.textContent = title;
-  return a;
-}
-
-function renderCitations(container, citations) {
-  const links = httpLinks(citations);
-  if (!links.length) return;
-  const box = element("div", "citations");
-  box.append("Sources: ");
-  const seen = new Set();
-  for (const link of links) {
-    if (seen.has(link.url)) continue;
-    seen.add(link.url);
-    box.append(externalLink(link.url, link.title));
-  }
-  container.append(box);
-}
-
 function renderToolBox(container, labelText, detailText) {
   container.replaceChildren(element("span", "tool-box-label", labelText), element("code", "", detailText));
-}
-
-function renderToolResult(container, block) {
-  const items = Array.isArray(block.content) ? block.content : [];
-  const links = httpLinks(items);
-  const name = block.type.replace(/_tool_result$/, "").replace(/_/g, " ");
-  let summary = "";
-  if (block.content && !Array.isArray(block.content) && block.content.error_code) {
-    summary = `error: ${block.content.error_code}`;
-  } else if (links.length) {
-    summary = `${links.length} result${links.length === 1 ? "" : "s"}`;
-  }
-  renderToolBox(container, `Tool result (${name}):`, summary);
-  if (links.length) {
-    const list = document.createElement("ul");
-    for (const link of links.slice(0, 10)) {
-      const li = document.createElement("li");
-      li.append(externalLink(link.url, link.title));
-      list.append(li);
-    }
-    container.append(list);
-  }
 }
 
 /* A thinking block, folded or not. `live`: it is being written. `open`: how the reply wants
@@ -194,42 +153,46 @@ function renderThinking(container, block, type, { open = false, live = false } =
   }
 }
 
-/* Renders one content block into its container (kept between frames while it streams);
- * `thinking`: {open, live} for a thinking block. */
-export function renderBlock(container, block, streaming, thinking) {
+/* Renders one segment of a reply (reply-view.js) into its container, kept between frames
+ * while it streams: a run of text blocks, or one other block. `context`: {blocks (the
+ * reply's), numbering (citations.js), streaming, final, idPrefix, index (of the segment's
+ * first block), fold: {open, live} for a thinking block or search results}. */
+export function renderSegment(container, blocks, context) {
+  const block = blocks[0] || { type: "text", text: "" };
   const type = block.type || "text";
   if (container.dataset.type !== type) {
     container.replaceChildren();
     container.dataset.type = type;
   }
   switch (type) {
-    case "text":
+    case "text": {
       container.className = "block block-text markdown";
-      container.innerHTML = markdownToSafeHtml(block.text || "");
-      enhanceCodeBlocks(container, streaming);
-      if (Array.isArray(block.citations) && block.citations.length) {
-        renderCitations(container, block.citations);
-      }
+      const { markdown, references } = runMarkdown(blocks, context.numbering);
+      container.innerHTML = markdownToSafeHtml(markdown);
+      enhanceCodeBlocks(container, context.streaming);
+      placeReferences(container, references, `${context.idPrefix}-${context.index}`);
       break;
+    }
     case "thinking":
     case "redacted_thinking":
       container.className = "block block-thinking";
-      renderThinking(container, block, type, thinking);
+      renderThinking(container, block, type, context.fold);
+      break;
+    case "server_tool_use":
+      renderServerToolUse(container, block, context.blocks, context.final);
+      break;
+    case "web_search_tool_result":
+    case "web_fetch_tool_result":
+      renderToolResult(container, block, context.fold);
       break;
     case "tool_use":
-    case "server_tool_use":
     case "mcp_tool_use":
       container.className = "block block-tool tool-box";
       renderToolBox(container, "Tool call:", `${block.name || "tool"}(${toolInputText(block)})`);
       break;
     default:
-      if (/_tool_result$/.test(type)) {
-        container.className = "block block-tool-result tool-box";
-        renderToolResult(container, block);
-      } else {
-        container.className = "block block-other tool-box";
-        renderToolBox(container, "Content:", type);
-      }
+      container.className = "block block-other tool-box";
+      renderToolBox(container, /_tool_result$/.test(type) ? "Tool result:" : "Content:", type.replace(/_/g, " "));
   }
 }
 
@@ -261,6 +224,7 @@ export function renderReplyMeta(meta, reply) {
     meta.append(note);
   }
   if (reply.final && reply.usage) {
-    meta.append(element("span", "usage", formatUsage(reply.usage) + formatCost(reply.cost, reply.priced)));
+    const text = formatUsage(reply.usage) + formatServerTools(reply.usage) + formatCost(reply.cost, reply.priced);
+    meta.append(element("span", "usage", text));
   }
 }

@@ -1,8 +1,9 @@
 /*
  * The conversation's header and settings: its title, the model picker, and the settings
- * panel (system prompt, thinking, effort, max tokens per reply, stop sequences), saved with
- * a POST to the conversation's settings URL. A new chat has no settings to save yet: its
- * model, system prompt, thinking and effort go with its first message, and the other reply
+ * panel (system prompt, thinking, effort, web search, max tokens per reply, stop sequences),
+ * saved with a POST to the conversation's settings URL. A new chat has no settings to save
+ * yet: its model, system prompt, thinking, effort and web search go with its first message,
+ * and the other reply
  * settings appear once it is stored. What the model takes is model-picker.js's to show.
  */
 
@@ -20,6 +21,46 @@ function showFieldError(el, messages) {
   el.hidden = !text;
 }
 
+// The page's elements this module and the model picker use (templates/chat/index.html).
+export function settingsElements(byId) {
+  const picker = {
+    model: byId("model-select"),
+    deprecated: byId("model-deprecated"),
+    notice: byId("model-unavailable"),
+    noticeText: byId("model-unavailable-text"),
+    use: byId("model-use"),
+    thinkingField: byId("thinking-field"),
+    thinking: byId("thinking"),
+    effortField: byId("effort-field"),
+    effort: byId("effort"),
+    webSearchField: byId("web-search-field"),
+    webSearch: byId("web-search"),
+  };
+  return {
+    title: byId("conversation-title"),
+    picker,
+    model: picker.model,
+    modelError: byId("model-error"),
+    thinking: picker.thinking,
+    thinkingError: byId("thinking-error"),
+    effort: picker.effort,
+    effortError: byId("effort-error"),
+    webSearch: picker.webSearch,
+    webSearchError: byId("web-search-error"),
+    error: byId("settings-error"),
+    system: byId("system-prompt"),
+    systemPanel: byId("system-prompt-panel"),
+    systemError: byId("system-prompt-error"),
+    systemSave: byId("system-save"),
+    maxTokens: byId("max-tokens"),
+    maxTokensError: byId("max-tokens-error"),
+    stopSequences: byId("stop-sequences"),
+    stopSequencesError: byId("stop-sequences-error"),
+    replySettings: byId("reply-settings"),
+    status: byId("settings-status"),
+  };
+}
+
 /* `page.conversation` is the conversation shown (null for a new chat); `models` and
  * `defaultModel` come from the page's data; `modelShown(model)` is told the model the
  * picker shows whenever it changes. */
@@ -30,12 +71,14 @@ export function createSettings({ els, page, urls, models, defaultModel, modelSho
     system_prompt: { input: els.system, error: els.systemError },
     thinking: { input: els.thinking, error: els.thinkingError },
     effort: { input: els.effort, error: els.effortError },
+    web_search: { input: els.webSearch, error: els.webSearchError },
     max_tokens: { input: els.maxTokens, error: els.maxTokensError },
     stop_sequences: { input: els.stopSequences, error: els.stopSequencesError },
   };
-  // The panel's fields that its Save button saves; thinking and effort save when changed.
+  // The panel's fields that its Save button saves; the model's settings save when changed.
   const panelFields = ["system_prompt", "max_tokens", "stop_sequences"];
-  const inPanel = [...panelFields, "thinking", "effort"];
+  const modelFields = ["thinking", "effort", "web_search"];
+  const inPanel = [...panelFields, ...modelFields];
   const picker = createModelPicker({ els: els.picker, models, defaultModel, onUse: modelChosen });
 
   function setTitle(title) {
@@ -47,14 +90,14 @@ export function createSettings({ els, page, urls, models, defaultModel, modelSho
   // The model of a conversation (null: a new chat) and the reply settings it takes.
   function showModel(conversation) {
     picker.show(conversation ? conversation.model : null);
-    picker.showSettings(conversation || { thinking: false, effort: "" });
+    picker.showSettings(conversation || { thinking: false, effort: "", web_search: false });
     modelShown(picker.selected());
   }
 
   // Shows a conversation's settings (those it carries); a field being typed in is left alone.
   function apply(conversation) {
     if (conversation.model) picker.show(conversation.model);
-    if (conversation.model || conversation.thinking !== undefined || conversation.effort !== undefined) {
+    if (conversation.model || modelFields.some((name) => conversation[name] !== undefined)) {
       picker.showSettings({ ...page.conversation, ...conversation });
       modelShown(picker.selected());
     }
@@ -70,13 +113,14 @@ export function createSettings({ els, page, urls, models, defaultModel, modelSho
     }
   }
 
-  // The model, system prompt, thinking and effort a new conversation starts with.
+  // The model, system prompt, thinking, effort and web search a new conversation starts with.
   function newChatFields() {
     const chosen = { model: els.model.value };
     if (els.system.value.trim()) chosen.system = els.system.value;
-    const { thinking, effort } = picker.shownSettings();
+    const { thinking, effort, web_search: webSearch } = picker.shownSettings();
     if (thinking) chosen.thinking = true;
     if (effort) chosen.effort = effort;
+    if (webSearch) chosen.web_search = true;
     return chosen;
   }
 
@@ -105,7 +149,7 @@ export function createSettings({ els, page, urls, models, defaultModel, modelSho
 
   function valueOf(name) {
     const { input } = fields[name];
-    if (name === "thinking") return input.checked ? "true" : "false";
+    if (input.type === "checkbox") return input.checked ? "true" : "false";
     return name === "stop_sequences" ? stopSequencesFrom(input.value).join("\n") : input.value;
   }
 
@@ -123,7 +167,7 @@ export function createSettings({ els, page, urls, models, defaultModel, modelSho
       else others.push(...[].concat(messages));
     }
     // The saved model and its settings still apply.
-    if (errors.model || errors.thinking || errors.effort) showModel(page.conversation);
+    if (errors.model || modelFields.some((name) => errors[name])) showModel(page.conversation);
     if (inPanel.some((name) => errors[name])) els.systemPanel.open = true;
     if (others.length || !Object.keys(errors).length) {
       showFieldError(els.error, others.length ? others : failureText(result, "save the settings"));
@@ -169,7 +213,7 @@ export function createSettings({ els, page, urls, models, defaultModel, modelSho
   }
 
   els.model.addEventListener("change", modelChosen);
-  for (const name of ["thinking", "effort"]) {
+  for (const name of modelFields) {
     fields[name].input.addEventListener("change", () => {
       if (page.conversation) saveFields([name]);
     });

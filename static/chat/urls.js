@@ -14,6 +14,7 @@ export function pageUrls(urls) {
     socket: urls.socket,
     search: urls.search,
     conversations: urls.conversations,
+    attachments: typeof urls.attachments === "string" ? urls.attachments : null,
     conversation: withId(urls.conversation),
     messages: withId(urls.messages),
     settings: withId(urls.settings),

@@ -5,7 +5,7 @@ import { describe, test } from "node:test";
 
 import { randomUuid } from "../../static/chat/composer.js";
 import {
-  countCharacters, escapeHtml, formatCost, formatMoney, formatUsage, httpLinks, safeHttpUrl,
+  countCharacters, escapeHtml, formatCost, formatMoney, formatServerTools, formatUsage, safeHttpUrl,
   stopReasonNote, textOfContent, toolInputText,
 } from "../../static/chat/format.js";
 import { isOverBudget, monthText, monthWithReply } from "../../static/chat/sidebar.js";
@@ -29,6 +29,15 @@ describe("usage and money", () => {
       "5 in · 2 out tokens",
     );
     assert.equal(formatUsage({}), "0 in · 0 out tokens");
+  });
+
+  test("what the server tools did: web searches and pages read, only when some", () => {
+    assert.equal(formatServerTools({ server_tool_use: { web_search_requests: 2, web_fetch_requests: 0 } }), " · 2 web searches");
+    assert.equal(formatServerTools({ server_tool_use: { web_search_requests: 1, web_fetch_requests: 3 } }),
+      " · 1 web search · 3 pages read");
+    assert.equal(formatServerTools({ server_tool_use: { web_search_requests: 0 } }), "");
+    assert.equal(formatServerTools({ input_tokens: 3 }), "");
+    assert.equal(formatServerTools(null), "");
   });
 
   test("money: four decimals, six below a cent so that a small cost never shows as $0", () => {
@@ -78,19 +87,6 @@ describe("links", () => {
     assert.equal(safeHttpUrl("http://[bad", base), null);
   });
 
-  test("citations and search results become links with a title, unsafe ones dropped", () => {
-    const items = [
-      { url: "https://example.com/1", title: "One" },
-      { url: "javascript:alert(1)", title: "Evil" },
-      { url: "https://example.com/2" },
-      null,
-    ];
-    assert.deepEqual(httpLinks(items, base), [
-      { url: "https://example.com/1", title: "One" },
-      { url: "https://example.com/2", title: "https://example.com/2" },
-    ]);
-  });
-
   test("the page's URL templates get the conversation's id", () => {
     const urls = pageUrls({
       index: "/", socket: "/ws/chat/", conversation: "/c/{id}/", messages: "/c/{id}/messages/",
@@ -124,6 +120,9 @@ describe("text", () => {
     assert.equal(textOfContent([
       { type: "text", text: "One" }, { type: "tool_use", name: "t" }, { type: "text", text: "Two" },
     ]), "One\n\nTwo");
+    assert.equal(textOfContent([
+      { type: "text", text: "Paris is " }, { type: "text", text: "rainy", citations: [{}] }, { type: "text", text: "." },
+    ]), "Paris is rainy.", "cited text runs on in its sentence");
     assert.equal(textOfContent(null), "");
   });
 

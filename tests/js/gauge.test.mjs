@@ -27,7 +27,7 @@ describe("the conversation's size", () => {
 describe("the reading", () => {
   test("tokens out of the model's window, with thousands separators", () => {
     assert.deepEqual(gaugeReading(12340, 200000), {
-      tokens: 12340, window: 200000, fraction: 0.0617, warn: false, full: false, text: "12,340 / 200,000 tokens",
+      tokens: 12340, attached: 0, window: 200000, fraction: 0.0617, warn: false, full: false, text: "12,340 / 200,000 tokens",
     });
   });
 
@@ -43,9 +43,30 @@ describe("the reading", () => {
 
   test("no window known: the tokens alone; no tokens: nothing", () => {
     assert.deepEqual(gaugeReading(512, null), {
-      tokens: 512, window: null, fraction: null, warn: false, full: false, text: "512 tokens",
+      tokens: 512, attached: 0, window: null, fraction: null, warn: false, full: false, text: "512 tokens",
     });
     assert.equal(gaugeReading(512, 0).fraction, null);
     assert.equal(gaugeReading(null, 200000), null);
+  });
+});
+
+describe("files attached to the next message", () => {
+  test("their tokens count in, and are named", () => {
+    const reading = gaugeReading(12000, 200000, 1600);
+    assert.equal(reading.tokens, 13600);
+    assert.equal(reading.attached, 1600);
+    assert.equal(reading.text, "13,600 / 200,000 tokens · 1,600 in files");
+  });
+
+  test("before any reply, the files alone fill the gauge", () => {
+    assert.equal(gaugeReading(null, 200000, 1600).text, "1,600 / 200,000 tokens · 1,600 in files");
+    assert.equal(gaugeReading(null, null, 800).text, "800 tokens · 800 in files");
+    assert.equal(gaugeReading(null, 200000, 0), null);
+  });
+
+  test("files can take the conversation past the window's warning", () => {
+    assert.equal(gaugeReading(170000, 200000).warn, false);
+    assert.equal(gaugeReading(170000, 200000, 20000).warn, true);
+    assert.equal(gaugeReading(190000, 200000, 20000).full, true);
   });
 });

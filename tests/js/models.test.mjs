@@ -10,8 +10,8 @@ const model = (id, fields = {}) => ({
   id, label: id, deprecated: false, max_tokens: 64000, max_input_tokens: 200000,
   thinking: false, effort_levels: [], ...fields,
 });
-const SONNET = model("claude-sonnet-5", { thinking: true, effort_levels: ["low", "medium", "high", "max"] });
-const OPUS = model("claude-opus-4-8", { thinking: true, effort_levels: ["low", "medium", "high", "xhigh", "max"] });
+const SONNET = model("claude-sonnet-5", { thinking: true, effort_levels: ["low", "medium", "high", "max"], web_search: true });
+const OPUS = model("claude-opus-4-8", { thinking: true, effort_levels: ["low", "medium", "high", "xhigh", "max"], web_search: true });
 const HAIKU = model("claude-haiku-4-5", { thinking: true });
 const OLD = model("claude-3-7-sonnet-20250219", { label: "Claude Sonnet 3.7", deprecated: true });
 const MODELS = [SONNET, OPUS, HAIKU, OLD];
@@ -45,18 +45,20 @@ describe("which model a conversation is on", () => {
 });
 
 describe("the settings a model takes", () => {
-  test("thinking and effort levels only where the model has them", () => {
-    assert.deepEqual(allowedSettings(SONNET), { thinking: true, effortLevels: ["low", "medium", "high", "max"] });
-    assert.deepEqual(allowedSettings(HAIKU), { thinking: true, effortLevels: [] });
-    assert.deepEqual(allowedSettings(OLD), { thinking: false, effortLevels: [] });
-    assert.deepEqual(allowedSettings(null), { thinking: false, effortLevels: [] });
+  test("thinking, effort levels and web search only where the model has them", () => {
+    assert.deepEqual(allowedSettings(SONNET), { thinking: true, effortLevels: ["low", "medium", "high", "max"], webSearch: true });
+    assert.deepEqual(allowedSettings(HAIKU), { thinking: true, effortLevels: [], webSearch: false });
+    assert.deepEqual(allowedSettings(OLD), { thinking: false, effortLevels: [], webSearch: false });
+    assert.deepEqual(allowedSettings(null), { thinking: false, effortLevels: [], webSearch: false });
   });
 
   test("a model keeps what it takes of the settings chosen and resets the rest", () => {
-    assert.deepEqual(keptSettings(OPUS, { thinking: true, effort: "xhigh" }), { thinking: true, effort: "xhigh" });
-    assert.deepEqual(keptSettings(SONNET, { thinking: true, effort: "xhigh" }), { thinking: true, effort: "" });
-    assert.deepEqual(keptSettings(OLD, { thinking: true, effort: "high" }), { thinking: false, effort: "" });
-    assert.deepEqual(keptSettings(SONNET, {}), { thinking: false, effort: "" });
+    const all = { thinking: true, effort: "xhigh", web_search: true };
+    assert.deepEqual(keptSettings(OPUS, all), { thinking: true, effort: "xhigh", web_search: true });
+    assert.deepEqual(keptSettings(SONNET, all), { thinking: true, effort: "", web_search: true });
+    assert.deepEqual(keptSettings(HAIKU, all), { thinking: true, effort: "", web_search: false });
+    assert.deepEqual(keptSettings(OLD, { thinking: true, effort: "high" }), { thinking: false, effort: "", web_search: false });
+    assert.deepEqual(keptSettings(SONNET, {}), { thinking: false, effort: "", web_search: false });
   });
 
   test("a conversation's model change resets, in the same post, what the new model lacks", () => {
@@ -65,5 +67,12 @@ describe("the settings a model takes", () => {
     assert.deepEqual(modelChangeFields(SONNET, saved), { model: "claude-sonnet-5", effort: "" });
     assert.deepEqual(modelChangeFields(OLD, saved), { model: OLD.id, thinking: "false", effort: "" });
     assert.deepEqual(modelChangeFields(OLD, { thinking: false, effort: "" }), { model: OLD.id });
+  });
+
+  test("web search is turned off with a move to a model without it, and kept otherwise", () => {
+    const saved = { thinking: false, effort: "", web_search: true };
+    assert.deepEqual(modelChangeFields(OPUS, saved), { model: "claude-opus-4-8" });
+    assert.deepEqual(modelChangeFields(HAIKU, saved), { model: "claude-haiku-4-5", web_search: "false" });
+    assert.deepEqual(modelChangeFields(HAIKU, { ...saved, web_search: false }), { model: "claude-haiku-4-5" });
   });
 });

@@ -182,6 +182,95 @@ describe("content", () => {
   });
 });
 
+describe("web search: server tool blocks and citations, as the API streams them", () => {
+  const QUERY = '{"query": "tides in Brest"}';
+  const results = [
+    { type: "web_search_result", url: "https://example.com/tides", title: "Tides", page_age: "2 days ago" },
+    { type: "web_search_result", url: "https://example.org/brest", title: "Brest" },
+  ];
+  const cite = { type: "web_search_result_location", url: "https://example.com/tides", title: "Tides", cited_text: "High tide at 6." };
+  const start = (seq, index, block) => frame("content_block_start", seq, { index, content_block: block });
+  const delta = (seq, index, d) => frame("content_block_delta", seq, { index, delta: d });
+
+  test("each frame marks only its block dirty; the query is assembled and parsed at the block's stop", () => {
+    const reply = replyWith(
+      frame("message_start", 1, { message: { usage: { input_tokens: 40, output_tokens: 1 } } }),
+      textStart(2), textDelta(3, "Let me look."), frame("content_block_stop", 4, { index: 0 }),
+    );
+    assert.deepEqual(applyFrame(reply, start(5, 1, { type: "server_tool_use", id: "srvtoolu_1", name: "web_search", input: {} })),
+      { rebuild: false, dirty: [1] });
+    assert.equal(reply.blocks[1]._partial, "");
+    for (const [seq, part] of [[6, ""], [7, '{"query": '], [8, '"tides in '], [9, 'Brest"}']]) {
+      assert.deepEqual(applyFrame(reply, delta(seq, 1, { type: "input_json_delta", partial_json: part })), { rebuild: false, dirty: [1] });
+    }
+    assert.equal(reply.blocks[1]._partial, QUERY);
+    applyFrame(reply, frame("content_block_stop", 10, { index: 1 }));
+    assert.deepEqual(reply.blocks[1], { type: "server_tool_use", id: "srvtoolu_1", name: "web_search", input: { query: "tides in Brest" } });
+
+    assert.deepEqual(applyFrame(reply, start(11, 2, { type: "web_search_tool_result", tool_use_id: "srvtoolu_1", content: results })),
+      { rebuild: false, dirty: [2] });
+    applyFrame(reply, frame("content_block_stop", 12, { index: 2 }));
+    assert.deepEqual(reply.blocks[2], { type: "web_search_tool_result", tool_use_id: "srvtoolu_1", content: results },
+      "a result block has no input to parse");
+  });
+
+  test("a cited text block: citations_delta before its text, on a block started with or without citations", () => {
+    for (const started of [{ type: "text", text: "" }, { type: "text", text: "", citations: null }, { type: "text", text: "", citations: [] }]) {
+      const reply = replyWith(start(1, 0, started));
+      assert.deepEqual(applyFrame(reply, delta(2, 0, { type: "citations_delta", citation: cite })), { rebuild: false, dirty: [0] });
+      applyFrame(reply, delta(3, 0, { type: "text_delta", text: "High tide is at six" }));
+      assert.deepEqual(reply.blocks[0].citations, [cite]);
+      assert.equal(reply.blocks[0].text, "High tide is at six");
+    }
+  });
+
+  test("a citations_delta whose block start was missed makes up the text block and rebuilds", () => {
+    const reply = createReply(ID);
+    assert.deepEqual(applyFrame(reply, delta(5, 3, { type: "citations_delta", citation: cite })), { rebuild: true, dirty: [3] });
+    assert.deepEqual(reply.blocks[3], { type: "text", text: "", citations: [cite] });
+  });
+
+  test("an error result and a fetch are kept as sent", () => {
+    const error = { type: "web_search_tool_result_error", error_code: "too_many_requests" };
+    const fetched = { type: "web_fetch_result", url: "https://example.net/a", content: { type: "document", title: "A" } };
+    const reply = replyWith(
+      start(1, 0, { type: "web_search_tool_result", tool_use_id: "srvtoolu_1", content: error }),
+      start(2, 1, { type: "server_tool_use", id: "srvtoolu_2", name: "web_fetch", input: {} }),
+      delta(3, 1, { type: "input_json_delta", partial_json: '{"url": "https://example.net/a"}' }),
+      frame("content_block_stop", 4, { index: 1 }),
+      start(5, 2, { type: "web_fetch_tool_result", tool_use_id: "srvtoolu_2", content: fetched }),
+    );
+    assert.deepEqual(reply.blocks[0].content, error);
+    assert.deepEqual(reply.blocks[1].input, { url: "https://example.net/a" });
+    assert.deepEqual(reply.blocks[2].content, fetched);
+  });
+
+  test("the searches counted in usage: a later report replaces the earlier one", () => {
+    const reply = replyWith(
+      frame("message_start", 1, { message: { usage: { input_tokens: 40, output_tokens: 1 } } }),
+      frame("message_delta", 2, { delta: { stop_reason: "end_turn" }, usage: { output_tokens: 90, server_tool_use: { web_search_requests: 1 } } }),
+      frame("message_delta", 3, { delta: {}, usage: { server_tool_use: { web_search_requests: 2, web_fetch_requests: 0 } } }),
+    );
+    assert.deepEqual(reply.usage, {
+      input_tokens: 40, output_tokens: 90, server_tool_use: { web_search_requests: 2, web_fetch_requests: 0 },
+    });
+  });
+
+  test("the saved message replaces the streamed blocks, citations and server tool blocks included", () => {
+    const saved = [
+      { type: "server_tool_use", id: "srvtoolu_1", name: "web_search", input: { query: "tides in Brest" } },
+      { type: "web_search_tool_result", tool_use_id: "srvtoolu_1", content: results },
+      { type: "text", text: "High tide is at six", citations: [cite] },
+    ];
+    const reply = replyWith(start(1, 0, { type: "server_tool_use", id: "srvtoolu_1", name: "web_search", input: {} }),
+      delta(2, 0, { type: "input_json_delta", partial_json: '{"query": "ti' }));
+    const change = applyFrame(reply, frame("message_stop", 3, { message: savedMessage({ content: saved }) }));
+    assert.deepEqual(change, { rebuild: true, dirty: [] });
+    assert.deepEqual(reply.blocks, saved);
+    assert.equal(reply.final, true);
+  });
+});
+
 describe("end of a reply", () => {
   test("message_delta sets the stop reason and cumulative usage (replaced, never added)", () => {
     const reply = replyWith(
