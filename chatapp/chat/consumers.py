@@ -150,6 +150,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             system=frame.system,
             thinking=frame.thinking,
             effort=frame.effort,
+            web_search=frame.web_search,
+            attachments=frame.attachments,
         )
         conversation = accepted.conversation
         if accepted.created_conversation or accepted.duplicate:
@@ -189,7 +191,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._broadcast(conversation.pk, await self._branch_frame(conversation))
             return
         service, text = (
-            (message_edit, {"text": frame.text}) if frame.type == "edit" else (reply_regenerate, {})
+            (message_edit, {"text": frame.text, "attachments": frame.attachments})
+            if frame.type == "edit"
+            else (reply_regenerate, {})
         )
         accepted = await self._accept(
             service,

@@ -40,6 +40,7 @@ class ConversationSettingsForm(forms.ModelForm):
     stop_sequences = StopSequencesField(required=False, strip=False)
     pinned = forms.BooleanField(required=False)
     thinking = forms.BooleanField(required=False)
+    web_search = forms.BooleanField(required=False)
     effort = forms.ChoiceField(
         choices=[("", "the model's default"), *((e, e) for e in catalogue.EFFORT_LEVELS)],
         required=False,
@@ -56,6 +57,7 @@ class ConversationSettingsForm(forms.ModelForm):
             "stop_sequences",
             "thinking",
             "effort",
+            "web_search",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -80,6 +82,11 @@ class ConversationSettingsForm(forms.ModelForm):
                 model.check_effort(data["effort"])
             except ValueError as exc:
                 self.add_error("effort", str(exc))
+        if model and data.get("web_search") and not model.web_search:
+            if "web_search" in self.changed_data:
+                self.add_error("web_search", f"{model.label} does not search the web.")
+            else:  # kept from before a change of model: it goes off with the new model
+                data["web_search"] = False
         if model and max_tokens and max_tokens > model.max_output_tokens:
             self.add_error(
                 "max_tokens",
@@ -96,6 +103,8 @@ class ConversationSettingsForm(forms.ModelForm):
         activity, and does not move the conversation up the list."""
         conversation = super().save(commit=False)
         changed = list(self.changed_data)
+        if "web_search" not in changed and conversation.web_search != self.initial["web_search"]:
+            changed.append("web_search")  # turned off with a change of model (clean)
         if "title" in changed:
             conversation.title_set_by_user = True  # never replaced by a generated title
             changed.append("title_set_by_user")

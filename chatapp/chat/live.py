@@ -70,6 +70,8 @@ class LiveReply:
         message = self.reply.to_dict()
         message["content"] = self.state.content
         message["usage"] = self.state.total_usage()
+        if self.state.total_server_tool_use():
+            message["usage"]["server_tool_use"] = self.state.total_server_tool_use()
         message["model"] = self.state.model
         return message
 
@@ -119,6 +121,7 @@ class LiveReply:
         status = Message.Status.COMPLETE
         error: UpstreamError | None = None
         continued = 0
+        asked = request.messages
         try:
             while True:
                 saw_stop = False
@@ -145,10 +148,11 @@ class LiveReply:
                 if continued >= settings.CHAT_PAUSE_TURN_CONTINUES:
                     break  # saved as paused: the user may send again to go on
                 continued += 1
+                # The turn so far, whole, after the request's own messages (not after
+                # the last continuation's: that would repeat what it held).
                 turn = self.state.continue_turn()
                 request = dataclasses.replace(
-                    request,
-                    messages=[*request.messages, {"role": "assistant", "content": turn}],
+                    request, messages=[*asked, {"role": "assistant", "content": turn}]
                 )
         except asyncio.CancelledError:
             if self._stop_requested:

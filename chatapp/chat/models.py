@@ -21,6 +21,8 @@ class Conversation(models.Model):
     # model supports them (llm.catalogue).
     thinking = models.BooleanField(default=False)
     effort = models.CharField(max_length=10, blank=True)
+    # Web search and web fetch as server tools, where the model takes them.
+    web_search = models.BooleanField(default=False)
     # The last message of the branch shown; the active branch is the path from the first
     # message to it (messages form a tree: edits and regenerations are siblings).
     active_leaf = models.ForeignKey(
@@ -51,6 +53,7 @@ class Conversation(models.Model):
             "stop_sequences": self.stop_sequences,
             "thinking": self.thinking,
             "effort": self.effort,
+            "web_search": self.web_search,
             "pinned": self.pinned,
             "active_leaf_id": self.active_leaf_id,
             "updated_at": self.updated_at.isoformat() if self.updated_at else None,
@@ -97,6 +100,8 @@ class Message(models.Model):
     output_tokens = models.PositiveIntegerField(default=0)
     cache_creation_input_tokens = models.PositiveIntegerField(default=0)
     cache_read_input_tokens = models.PositiveIntegerField(default=0)
+    # The API's `usage.server_tool_use`: {"web_search_requests": N, "web_fetch_requests": N}.
+    server_tool_use = models.JSONField(default=dict, blank=True)
     time_to_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -137,7 +142,10 @@ class Message(models.Model):
     @property
     def usage(self) -> dict:
         """The API's usage block, as the API names its fields (llm.stream.USAGE_FIELDS)."""
-        return {name: getattr(self, name) for name in USAGE_FIELDS}
+        usage = {name: getattr(self, name) for name in USAGE_FIELDS}
+        if self.server_tool_use:
+            usage["server_tool_use"] = self.server_tool_use
+        return usage
 
     def to_dict(self) -> dict:
         """The message object of docs/protocol.md, for pages and socket frames alike."""

@@ -33,6 +33,9 @@ class UserMessageFrame:
     system: str | None
     thinking: bool | None = None
     effort: str | None = None
+    web_search: bool | None = None
+    # Ids of the user's uploads (checked against the owner by the service).
+    attachments: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class BranchFrame:
     message_id: int
     client_id: uuid.UUID | None = None
     text: str | None = None
+    # An edit's files; None keeps the edited message's own.
+    attachments: tuple[int, ...] | None = None
 
 
 CLIENT_TYPES = ("user_message", "edit", "regenerate", "switch", "stop", "open")
@@ -88,12 +93,36 @@ def parse_client_frame(raw: str) -> UserMessageFrame | ConversationFrame | Branc
 def _branch(kind: str, data: dict) -> BranchFrame:
     conversation_id = _conversation_id(data, required=True)
     message_id = _positive_int(data.get("message_id"), "message_id", conversation_id)
-    client_id = text = None
+    client_id = text = attachments = None
     if kind != "switch":
         client_id = _client_id(data, conversation_id)
     if kind == "edit":
         text = _text(data, conversation_id)
-    return BranchFrame(kind, conversation_id, message_id, client_id, text)
+        if data.get("attachments") is not None:
+            attachments = _attachments(data, conversation_id)
+    return BranchFrame(kind, conversation_id, message_id, client_id, text, attachments)
+
+
+def _attachments(data: dict, conversation_id: int | None) -> tuple[int, ...]:
+    value = data.get("attachments")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in value
+    ):
+        raise FrameError(
+            "invalid_attachment",
+            "attachments must be a list of attachment ids.",
+            conversation_id=conversation_id,
+        )
+    limit = settings.CHAT_MAX_ATTACHMENTS
+    if len(set(value)) > limit:
+        raise FrameError(
+            "too_many_attachments",
+            f"{len(set(value))} attachments on one message: the limit is {limit}.",
+            conversation_id=conversation_id,
+        )
+    return tuple(dict.fromkeys(value))
 
 
 def _positive_int(value, name: str, conversation_id: int | None) -> int:
@@ -156,7 +185,22 @@ def _user_message(data: dict) -> UserMessageFrame:
         raise FrameError(
             "invalid_field", "effort must be a level name.", conversation_id=conversation_id
         )
-    return UserMessageFrame(conversation_id, text, client_id, model, system, thinking, effort)
+    web_search = data.get("web_search")
+    if web_search is not None and not isinstance(web_search, bool):
+        raise FrameError(
+            "invalid_field", "web_search must be true or false.", conversation_id=conversation_id
+        )
+    return UserMessageFrame(
+        conversation_id,
+        text,
+        client_id,
+        model,
+        system,
+        thinking,
+        effort,
+        web_search,
+        _attachments(data, conversation_id),
+    )
 
 
 def _conversation_id(data: dict, *, required: bool) -> int | None:
@@ -198,6 +242,7 @@ def conversation_frame(conversation, *, client_id: uuid.UUID | None = None) -> d
         "pinned": conversation.pinned,
         "thinking": conversation.thinking,
         "effort": conversation.effort,
+        "web_search": conversation.web_search,
         "updated_at": conversation.updated_at.isoformat() if conversation.updated_at else None,
         "client_id": str(client_id) if client_id else None,
     }

@@ -157,7 +157,7 @@ def upstream_context(*, conversation: Conversation, leaf: Message) -> UpstreamCo
         if role == Message.Role.ASSISTANT:
             if status == Message.Status.STREAMING:
                 continue
-            content = [block for block in content if _can_resend(block)]
+            content = _resendable(content)
             if status == Message.Status.COMPLETE and any(usage):
                 tokens_before = sum(usage)
         if content:
@@ -165,13 +165,48 @@ def upstream_context(*, conversation: Conversation, leaf: Message) -> UpstreamCo
     return UpstreamContext(history, tokens_before)
 
 
-def _can_resend(block: dict) -> bool:
-    kind = block.get("type")
-    if kind == "text":
-        return bool(block.get("text"))
-    if kind == "thinking":
-        return bool(block.get("signature"))
-    return kind == "redacted_thinking" and bool(block.get("data"))
+SERVER_TOOL_RESULTS = ("web_search_tool_result", "web_fetch_tool_result")
+
+
+def _resendable(content: list[dict]) -> list[dict]:
+    """A reply's blocks that can be sent back: text (without its citations, which point
+    into the request they came from), thinking with its signature, redacted thinking as
+    it came, and each server tool call with its result (a call cut off before its result
+    is left out: the API wants them in pairs)."""
+    used = {b.get("id") for b in content if b.get("type") == "server_tool_use"}
+    answered = {b.get("tool_use_id") for b in content if b.get("type") in SERVER_TOOL_RESULTS}
+    kept = []
+    for block in content:
+        kind = block.get("type")
+        if kind == "text" and block.get("text"):
+            kept.append({"type": "text", "text": block["text"]})
+        elif (kind == "thinking" and block.get("signature")) or (
+            kind == "redacted_thinking" and block.get("data")
+        ):
+            kept.append(block)
+        elif kind == "server_tool_use" and block.get("id") in answered:
+            if "_unparsed" not in (block.get("input") or {}):
+                kept.append(block)
+        elif kind in SERVER_TOOL_RESULTS and block.get("tool_use_id") in used:
+            kept.append(block)
+    return kept
+
+
+def without_server_tools(history: list[dict]) -> list[dict]:
+    """The history for a request without server tools: their calls and results left out
+    (and a turn that held nothing else)."""
+    trimmed = []
+    for turn in history:
+        content = turn["content"]
+        if turn["role"] == Message.Role.ASSISTANT:
+            content = [
+                b
+                for b in content
+                if b.get("type") != "server_tool_use" and b.get("type") not in SERVER_TOOL_RESULTS
+            ]
+        if content:
+            trimmed.append({**turn, "content": content})
+    return trimmed
 
 
 def conversation_streams(*, conversation: Conversation) -> bool:

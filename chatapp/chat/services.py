@@ -13,10 +13,19 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chatapp import sql
+from chatapp.attachments import blocks as attachment_blocks
+from chatapp.attachments.selectors import attachments_owned
 from chatapp.errors import AppError
 from chatapp.llm import catalogue
 from chatapp.llm.count import input_tokens_counted
-from chatapp.llm.stream import ReplyRequest, ReplyState, UpstreamError
+from chatapp.llm.stream import (
+    TOOL_DEFINITION_TOKENS,
+    ReplyRequest,
+    ReplyState,
+    UpstreamError,
+    web_search_tools,
+    web_searches_at_most,
+)
 from chatapp.usage.models import UsageRecord
 from chatapp.usage.services import (
     UsageRefused,
@@ -129,14 +138,19 @@ def _message_in(conversation: Conversation, message_id: int, role: str, verb: st
 
 
 def _insert_user_message(
-    conversation: Conversation, parent_id: int | None, text: str, client_id: uuid.UUID | None
+    conversation: Conversation,
+    parent_id: int | None,
+    text: str,
+    client_id: uuid.UUID | None,
+    files: list[dict] = (),
 ) -> Message:
+    """`files`: the attachments' blocks, which go before the text (as the API advises)."""
     return sql.insert(
         Message(
             conversation=conversation,
             parent_id=parent_id,
             role=Message.Role.USER,
-            content=[{"type": "text", "text": text}],
+            content=[*files, {"type": "text", "text": text}],
             search_text=text,
             status=Message.Status.COMPLETE,
             client_id=client_id,
@@ -184,6 +198,7 @@ def _start_reply(
             model=request.model,
             max_tokens=request.max_tokens,
             input_tokens_at_most=size.tokens,
+            web_searches_at_most=web_searches_at_most(request.tools),
             conversation_id=conversation.pk,
             message_id=reply.pk,
         )
@@ -232,8 +247,10 @@ class InputSize:
         self.exact = False
         if tokens_before:
             added = len(json.dumps(leaf.content, ensure_ascii=False).encode())
-            # The system prompt again: it may have been changed since the last reply.
-            self.tokens = tokens_before + added + len(request.system.encode())
+            added += attachment_blocks.tokens_at_most(leaf.content)
+            # The system prompt and the tools again: they may have changed since.
+            added += len(request.system.encode()) + TOOL_DEFINITION_TOKENS * len(request.tools)
+            self.tokens = tokens_before + added
         else:
             self.tokens = request.input_tokens_at_most()
         window = model.max_input_tokens
@@ -284,16 +301,51 @@ def _reply_request(conversation: Conversation, history: list[dict], policy, *, s
         if strict:
             raise ChatError("invalid_field", str(exc)) from exc
         effort = ""
+    _check_inputs(model, history)
+    tools = ()
+    if conversation.web_search:
+        if model.web_search:
+            tools = web_search_tools(settings.CHAT_WEB_SEARCH_MAX_USES)
+        elif strict:
+            raise ChatError("unsupported_input", f"{model.label} does not search the web.")
+    if not tools:
+        history = selectors.without_server_tools(history)
     return model, ReplyRequest(
         model=conversation.model,
         max_tokens=max_tokens,
         system=conversation.system_prompt,
-        messages=history,
+        messages=attachment_blocks.api_messages(history, citations=model.supports("citations")),
         stop_sequences=tuple(conversation.stop_sequences),
         thinking=thinking,
         effort=effort,
         cache_ttl=settings.CHAT_CACHE_TTL if settings.CHAT_PROMPT_CACHING else "",
+        tools=tools,
+        attachment_tokens=sum(
+            attachment_blocks.tokens_at_most(turn["content"]) for turn in history
+        ),
     )
+
+
+# What each kind of attachment needs of a model (its `capabilities`).
+_READS = {"image": ("image_input", "images"), "pdf": ("pdf_input", "PDFs")}
+
+
+def _check_inputs(model, history: list[dict]) -> None:
+    """Refuses, before any call, a branch holding files the model does not read."""
+    kinds = {
+        block["attachment"].get("kind")
+        for turn in history
+        for block in turn["content"]
+        if isinstance(block.get("attachment"), dict)
+    }
+    for kind in sorted(kinds):
+        capability, what = _READS.get(kind, (None, None))
+        if capability and not model.supports(capability):
+            raise ChatError(
+                "unsupported_input",
+                f"{model.label} does not read {what}, and this conversation holds some: "
+                "pick a model that does in the model picker, or remove the file.",
+            )
 
 
 @_idempotent
@@ -307,10 +359,14 @@ def message_accept(
     system: str | None = None,
     thinking: bool | None = None,
     effort: str | None = None,
+    web_search: bool | None = None,
+    attachments: tuple[int, ...] = (),
 ) -> AcceptedMessage:
-    """Stores a user's message at the end of the active branch and the empty assistant
-    reply that will answer it, in one transaction."""
+    """Stores a user's message (and its attachments, the user's own uploads) at the end
+    of the active branch and the empty assistant reply that will answer it, in one
+    transaction."""
     created = conversation_id is None
+    files = attachment_blocks.content_blocks(attachments_owned(user=user, ids=list(attachments)))
     if created:
         if model is not None and not catalogue.is_known_model(model):
             raise ChatError("invalid_field", f"Unknown model {model!r}.")
@@ -323,13 +379,14 @@ def message_accept(
                 max_tokens=settings.CHAT_DEFAULT_MAX_TOKENS,
                 thinking=bool(thinking),
                 effort=effort or "",
+                web_search=bool(web_search),
             )
         )
-        user_message = _insert_user_message(conversation, None, text, client_id)
+        user_message = _insert_user_message(conversation, None, text, client_id, files)
     else:
         conversation = _locked_conversation(user=user, conversation_id=conversation_id)
         user_message = _insert_user_message(
-            conversation, conversation.active_leaf_id, text, client_id
+            conversation, conversation.active_leaf_id, text, client_id, files
         )
     return _start_reply(
         user=user,
@@ -342,13 +399,25 @@ def message_accept(
 
 @_idempotent
 def message_edit(
-    *, user, conversation_id: int, message_id: int, text: str, client_id: uuid.UUID
+    *,
+    user,
+    conversation_id: int,
+    message_id: int,
+    text: str,
+    client_id: uuid.UUID,
+    attachments: tuple[int, ...] | None = None,
 ) -> AcceptedMessage:
     """A new version of one of the user's messages: a sibling of it, with its own reply,
-    on a new branch that becomes the active one. Nothing is deleted."""
+    on a new branch that becomes the active one. Nothing is deleted. `attachments`: the
+    new version's files; None keeps the edited message's."""
     conversation = _locked_conversation(user=user, conversation_id=conversation_id)
     edited = _message_in(conversation, message_id, Message.Role.USER, "edited")
-    user_message = _insert_user_message(conversation, edited.parent_id, text, client_id)
+    if attachments is None:
+        files = [block for block in edited.content if "attachment" in block]
+    else:
+        owned = attachments_owned(user=user, ids=list(attachments))
+        files = attachment_blocks.content_blocks(owned)
+    user_message = _insert_user_message(conversation, edited.parent_id, text, client_id, files)
     return _start_reply(
         user=user, conversation=conversation, user_message=user_message, kind="edit"
     )
@@ -414,6 +483,7 @@ def reply_finalize(
     usage = state.total_usage()
     for name, value in usage.items():
         setattr(reply, name, value)
+    reply.server_tool_use = state.total_server_tool_use()
     reply.error_code = error.code if error else ""
     reply.error_message = error.message if error else ""
     reply.error_body = error.body if error else None
@@ -431,6 +501,7 @@ def reply_finalize(
         "request_id",
         "model",
         *usage.keys(),
+        "server_tool_use",
         "error_code",
         "error_message",
         "time_to_first_token_ms",
@@ -443,7 +514,7 @@ def reply_finalize(
     if usage_record is not None:
         reply.usage_record = usage_settle(
             record=usage_record,
-            usage=usage,
+            usage={**usage, "server_tool_use": reply.server_tool_use},
             cache_creation=state.total_cache_creation(),
             status=status,
             served_model=state.model,

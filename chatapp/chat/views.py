@@ -37,6 +37,7 @@ def _urls() -> dict:
         "socket": "/" + CHAT_SOCKET_PATH,
         "search": reverse("chat:search"),
         "conversations": reverse("chat:conversations"),
+        "attachments": reverse("attachments:upload"),
         **{
             name: _url_template(f"chat:{name}")
             for name in ("conversation", "messages", "settings", "delete", "export", "feedback")
@@ -66,6 +67,7 @@ def chat(request, conversation_id: int | None = None):
         "models": [m.to_dict() for m in catalogue.offered()],
         "default_model": catalogue.default_model_id(),
         "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+        "max_attachments": settings.CHAT_MAX_ATTACHMENTS,
         "urls": _urls(),
         "settings_url": (
             reverse("chat:settings", args=[conversation.pk]) if conversation else None

@@ -33,11 +33,22 @@ class ReplyRequest:
     effort: str = ""
     # Prompt caching: the top-level marker's lifetime ("5m", "1h"), or empty for none.
     cache_ttl: str = ""
+    # Server tools (web search, web fetch), as the API takes them.
+    tools: tuple[dict, ...] = ()
+    # A bound of the tokens of the image and document blocks (attachments.tokens_at_most):
+    # their base64 says nothing of their tokens.
+    attachment_tokens: int = 0
 
     def input_tokens_at_most(self) -> int:
-        """A bound no tokenizer exceeds: one token per UTF-8 byte of what is sent."""
-        sent = json.dumps(self.messages, ensure_ascii=False) + self.system
-        return len(sent.encode())
+        """A bound no tokenizer exceeds: one token per UTF-8 byte of what is sent, the
+        attachments' own bound for image and document blocks, and each server tool's
+        definition."""
+        messages = [
+            {**message, "content": _without_files(message["content"])} for message in self.messages
+        ]
+        sent = json.dumps(messages, ensure_ascii=False) + self.system
+        tools = TOOL_DEFINITION_TOKENS * len(self.tools)
+        return len(sent.encode()) + self.attachment_tokens + tools
 
     def params(self) -> dict:
         params = {"model": self.model, "max_tokens": self.max_tokens, "messages": self.messages}
@@ -52,7 +63,41 @@ class ReplyRequest:
         if self.cache_ttl:
             # Automatic placement on the last cacheable block: turn N+1 reads turn N.
             params["cache_control"] = {"type": "ephemeral", "ttl": self.cache_ttl}
+        if self.tools:
+            params["tools"] = list(self.tools)
         return params
+
+
+def _without_files(content):
+    if isinstance(content, str):
+        return content
+    return [block for block in content if block.get("type") not in ("image", "document")]
+
+
+# What a server tool's definition adds to the input (the API's own prompt for it). The
+# results a tool brings into the turn are billed as they come and are not bounded here,
+# except a fetch's, which `max_content_tokens` caps.
+TOOL_DEFINITION_TOKENS = 1_000
+WEB_FETCH_CONTENT_TOKENS = 25_000
+
+
+def web_search_tools(max_uses: int) -> tuple[dict, ...]:
+    """Web search and web fetch, as a conversation with web search on sends them."""
+    return (
+        {"type": "web_search_20250305", "name": "web_search", "max_uses": max_uses},
+        {
+            "type": "web_fetch_20250910",
+            "name": "web_fetch",
+            "max_uses": max_uses,
+            "max_content_tokens": WEB_FETCH_CONTENT_TOKENS,
+            "citations": {"enabled": True},
+        },
+    )
+
+
+def web_searches_at_most(tools) -> int:
+    """The searches a request may be billed for."""
+    return sum(tool.get("max_uses") or 0 for tool in tools if tool.get("name") == "web_search")
 
 
 class UpstreamError(AppError):
@@ -138,20 +183,30 @@ class ReplyState:
     _usage_before: dict = field(default_factory=dict)
     _cache_creation_before: dict = field(default_factory=dict)
     index_offset: int = 0
+    # The API's usage.server_tool_use of the current call (cumulative, like the tokens).
+    server_tool_use: dict = field(default_factory=dict)
+    _server_tool_use_before: dict = field(default_factory=dict)
 
     def continue_turn(self) -> list[dict]:
         """Ready for the call that continues a paused turn; returns the assistant turn to
         send back as it is (the API continues from it)."""
         self._usage_before = self.total_usage()
         self._cache_creation_before = self.total_cache_creation()
+        self._server_tool_use_before = self.total_server_tool_use()
         self.usage = dict.fromkeys(USAGE_FIELDS, 0)
         self.cache_creation = {}
+        self.server_tool_use = {}
         self.index_offset = len(self.content)
         return self.saved_content()
 
     def total_usage(self) -> dict:
         """Every call of the reply (a paused turn continued is billed per call)."""
         return {name: self._usage_before.get(name, 0) + self.usage[name] for name in USAGE_FIELDS}
+
+    def total_server_tool_use(self) -> dict:
+        """The server tools' requests (web searches, fetches) over every call."""
+        before, now = self._server_tool_use_before, self.server_tool_use
+        return {name: before.get(name, 0) + (now.get(name) or 0) for name in {*before, *now}}
 
     def total_cache_creation(self) -> dict:
         """The cache writes by lifetime (ephemeral_5m / 1h), over every call."""
@@ -214,6 +269,12 @@ class ReplyState:
                 self.usage[name] = usage[name]
         if usage.get("cache_creation"):
             self.cache_creation = dict(usage["cache_creation"])
+        if isinstance(usage.get("server_tool_use"), dict):
+            self.server_tool_use = {
+                name: count
+                for name, count in usage["server_tool_use"].items()
+                if isinstance(count, int)
+            }
 
     def saved_content(self) -> list[dict]:
         """Blocks worth keeping: ones that were started and are not empty placeholders."""
