@@ -126,8 +126,9 @@ class FakeState:
     clock: FakeClock = field(default_factory=FakeClock)
     cache: PromptCache = field(init=False)
     files: FileStore = field(init=False)
-    # The end of a turn that stopped with pause_turn (``blocks.turn_key``) -> what finishes it.
-    continuations: dict[str, Continuation] = field(default_factory=dict)
+    # The end of a turn that stopped with pause_turn (``blocks.turn_key``) -> what finishes it
+    # (None: the next queued scenario, else the default continuation).
+    continuations: dict[str, Continuation | None] = field(default_factory=dict)
     active_streams: int = 0
     # count_tokens calls since the last reset (a client should make few: benchmarks read it).
     counts: int = 0
@@ -311,12 +312,16 @@ async def _answer_messages(
         return _refusal_response(request, error)
     _api_headers(request, req.input_tokens, req.max_tokens)
 
-    # A paused turn sent back gets its continuation, whatever is queued.
-    continuation = None
-    if req.continued_blocks is not None:
-        continuation = state.continuations.get(turn_key(req.continued_blocks))
+    # A paused turn sent back gets its continuation, whatever is queued; a turn paused by a
+    # scenario without one goes on with the next queued scenario (or the default).
+    key = turn_key(req.continued_blocks) if req.continued_blocks is not None else None
+    paused = key is not None and key in state.continuations
+    continuation = state.continuations[key] if paused else None
     scenario = None
-    if continuation is None:
+    if paused and continuation is None:
+        scenario = state.queue.take(req.user_text)
+        continuation = None if scenario is not None else DEFAULT_CONTINUATION
+    elif not paused:
         scenario = state.queue.take(req.user_text)
         try:
             scenario = scenario or find_inline_directive(req.user_text)
@@ -348,7 +353,8 @@ def _plan_reply(
 ) -> ReplyPlan:
     """The reply's plan, with the prompt cache read and written as the real API would; a reply
     that pauses is remembered, so that sending it back (after what the turn already held) gets
-    its continuation: the rest of its server tool calls, or text."""
+    its continuation: the rest of its server tool calls, the scenario's ``continuation``, or
+    (None) the next queued scenario."""
     config = state.config
     cache = state.cache.use(req.model_id, req.prompt, min_cacheable_tokens(req.model))
     plan = build_plan(
@@ -365,7 +371,7 @@ def _plan_reply(
         if rest is None and scenario is not None:
             rest = scenario.continuation
         turn = [*(req.continued_blocks or []), *(block.whole() for block in plan.blocks)]
-        state.continuations[turn_key(turn)] = DEFAULT_CONTINUATION if rest is None else rest
+        state.continuations[turn_key(turn)] = rest
     return plan
 
 

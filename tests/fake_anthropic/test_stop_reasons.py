@@ -126,3 +126,23 @@ def test_a_stop_sequence_reply_without_any_sequence_is_a_fake_error(fake, client
     fake.enqueue({"kind": "reply", "stop_reason": "stop_sequence"})
     with pytest.raises(anthropic.BadRequestError, match="fake: a stop_sequence reply needs"):
         client.messages.create(model=MODEL, max_tokens=100, messages=HELLO)
+
+
+def test_a_paused_turn_without_a_continuation_goes_on_with_the_next_queued_scenario(fake, client):
+    fake.enqueue(
+        {"kind": "reply", "text": "part one.", "stop_reason": "pause_turn"},
+        {"kind": "reply", "text": "part two.", "stop_reason": "pause_turn"},
+        {"kind": "reply", "text": "done."},
+    )
+    first = final_message(client)
+    turn = [{"type": "text", "text": "part one."}]
+    second = final_message(client, messages=[*HELLO, {"role": "assistant", "content": turn}])
+    assert (second.stop_reason, second.content[0].text) == ("pause_turn", "part two.")
+    # Sent back whole, as one turn of two blocks (or two assistant messages), it goes on.
+    turn.append({"type": "text", "text": "part two."})
+    third = final_message(client, messages=[*HELLO, {"role": "assistant", "content": turn}])
+    assert (first.stop_reason, third.stop_reason, third.content[0].text) == (
+        "pause_turn",
+        "end_turn",
+        "done.",
+    )
