@@ -5,13 +5,20 @@ unchanged: SSE streams, errors, retries, usage. Three uses: the app's tests (eve
 demand), demo mode without an API key (simulated Markdown replies), and benchmarks (many paced
 streams at once).
 
-- ``server.py``: ``build_app(config)``, ``serve(host, port, **defaults)``: the HTTP handlers.
+- ``server.py``: ``build_app(config)``, ``serve(host, port, **defaults)``: the HTTP handlers,
+  the Files API's too.
 - ``catalogue.py``: the ``MODELS`` catalogue (``ModelInfo``-shaped), aliases, paging, test patches.
 - ``validation.py``: a request checked for shape and against its model's capabilities.
+- ``media.py``: images and documents read (Pillow, pypdf), checked and counted.
+- ``server_tools.py``: web search and web fetch: tool definitions, made-up results, the checks
+  on their blocks sent back.
+- ``files.py``: the Files API's store.
 - ``prompt.py``: the tokenizer and a prompt's blocks in cache order, with their breakpoints.
 - ``caching.py``: the prompt cache by prefix and the clock its TTLs run on.
 - ``thinking.py``: thinking signatures and redacted thinking, checked when sent back.
-- ``replies.py``: a reply's plan (text, thinking, stop reason, usage) and its SSE frames.
+- ``blocks.py``: a reply's content blocks, streamed or whole.
+- ``answers.py``: what a reply that cites, searches or fetches says.
+- ``replies.py``: a reply's plan (blocks, stop reason, usage) and its SSE frames.
 - ``scenarios.py``: the scenario kinds and their JSON form, the demo reply, token splitting.
 - ``testing.py``: ``FakeAnthropicServer``, the server on a background thread.
 - ``recordings/``: real SSE streams from the SDK's own test fixtures (MIT, see SOURCES.md).

@@ -256,7 +256,7 @@ def script_for(scenario: WebSearchScenario | WebFetchScenario, req: MessagesRequ
     text = strip_inline_directives(req.user_text)
     if isinstance(scenario, WebSearchScenario):
         arguments = list(scenario.queries or ())
-        count = scenario.searches if scenario.searches is not None else max(1, len(arguments))
+        count = scenario.searches or len(arguments) or len(scenario.errors or ()) or 1
         topic = topic_of(text)
         while len(arguments) < count:
             arguments.append(_nth_query(topic, len(arguments)))

@@ -158,10 +158,10 @@ class CiteScenario(ReplyScenario):
 
 @dataclass(frozen=True, kw_only=True)
 class WebSearchScenario(ReplyScenario):
-    """``searches`` web searches (default: one per query given, else one), their results (or
-    ``error``/``errors``: an error code for every search, or one per search, null for none),
-    then an answer citing the results. ``pause_after`` ends the turn with ``pause_turn`` after
-    that many searches; sent back, the turn goes on from there."""
+    """``searches`` web searches (default: one per query or error given, else one), their
+    results (or ``error``/``errors``: an error code for every search, or one per search, null
+    for none), then an answer citing the results. ``pause_after`` ends the turn with
+    ``pause_turn`` after that many searches; sent back, the turn goes on from there."""
 
     kind: ClassVar[str] = "web_search"
     searches: int | None = None
@@ -406,7 +406,9 @@ def _read_server_tool_fields(reader: _Reader, cls: type[Scenario]) -> dict[str, 
         results = reader.integer("results", minimum=0)
         if results is not None:
             values["results"] = min(results, 20)
-        calls = values["searches"] or len(values["queries"] or ()) or 1
+        calls = (
+            values["searches"] or len(values["queries"] or ()) or len(values["errors"] or ()) or 1
+        )
     else:
         url = reader.string("url", non_empty=True)
         urls = reader.strings("urls")

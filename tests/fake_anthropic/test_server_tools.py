@@ -216,7 +216,7 @@ def test_an_error_result_is_not_billed_and_the_answer_says_so(fake, client, code
 
 
 def test_errors_can_differ_search_by_search(fake, client):
-    fake.enqueue({"kind": "web_search", "searches": 2, "errors": ["unavailable", None]})
+    fake.enqueue({"kind": "web_search", "errors": ["unavailable", None]})  # two searches
     message = final(client)
     assert [type(r.content).__name__ for r in results_of(message)] == [
         "WebSearchToolResultErrorObject",
