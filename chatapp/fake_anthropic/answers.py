@@ -380,7 +380,7 @@ def _tool_answer(
             "**These are simulated search results** (demo mode: no real search was made, and "
             f"the pages below do not exist).\n\nWhat the made-up results say about “{topic}”:\n\n"
         )
-        items = [(f"{page.title}: {page.quote}", page.citation()) for page in found[:5]]
+        items = [(page.quote, page.citation()) for page in found[:5]]
         blocks = _cited_list(intro, items, "Set an Anthropic API key to search the web for real.")
     for page in fetched:
         separator = "\n\n" if blocks else ""

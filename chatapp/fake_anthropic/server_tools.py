@@ -204,21 +204,21 @@ _SITES = (
     (
         "https://example.com/encyclopedia/{slug}",
         "{Topic} - Example Encyclopedia (demo)",
-        "This made-up encyclopedia entry about {topic} stands in for a real search result. "
+        "This made-up encyclopedia entry about “{topic}” stands in for a real search result. "
         "The fake Anthropic API wrote it, so nothing in it is true.",
         "2 days ago",
     ),
     (
         "https://example.org/guides/{slug}",
-        "A guide to {topic} (demo page)",
-        "This made-up guide to {topic} was written by the fake Anthropic API, not found on the "
-        "web. A real search would bring back pages that people wrote.",
+        "Guide: {topic} (demo page)",
+        "This made-up guide to “{topic}” was written by the fake Anthropic API, not found on "
+        "the web. A real search would bring back pages that people wrote.",
         "3 weeks ago",
     ),
     (
         "https://example.net/news/{slug}",
-        "Latest news about {topic} (demo)",
-        "No real news about {topic} is here: this page is a placeholder from the fake "
+        "News: {topic} (demo)",
+        "No real news about “{topic}” is here: this page is a placeholder from the fake "
         "Anthropic API. Set an API key to search the web for real.",
         None,
     ),
