@@ -402,3 +402,11 @@ def test_a_fetch_turn_sent_back_is_accepted_and_counted(client):
     counted = client.messages.count_tokens(model=MODEL, messages=history, tools=[FETCH])
     assert counted.input_tokens > message.usage.input_tokens
     assert final(client, messages=history, tools=[FETCH]).stop_reason == "end_turn"
+
+
+def test_thinking_comes_first_and_max_tokens_cuts_a_search_turn_whole(client):
+    thought = final(client, thinking={"type": "adaptive", "display": "summarized"})
+    assert kinds(thought)[:3] == ["thinking", "text", "server_tool_use"]
+    cut = client.messages.create(model=MODEL, max_tokens=12, messages=QUESTION, tools=[SEARCH])
+    assert cut.stop_reason == "max_tokens" and kinds(cut) == ["text"]
+    assert cut.usage.output_tokens <= 12 and searches(cut) == 0
