@@ -70,6 +70,20 @@ async def test_a_paused_turn_is_continued_into_the_same_reply(fake_api, sockets,
     assert shown == reply.text
 
 
+async def test_a_turn_paused_twice_is_sent_back_once_whole(fake_api, sockets, owner):
+    fake_api.enqueue(
+        {"kind": "reply", "text": "part one.", "stop_reason": "pause_turn"},
+        {"kind": "reply", "text": "part two.", "stop_reason": "pause_turn"},
+        {"kind": "reply", "text": "done."},
+    )
+    tab = await sockets(owner)
+    _, reply = await converse(tab, "Research this")
+    assert reply.text == "part one.part two.done."
+    third = fake_api.requests[2]["body"]["messages"]
+    assert [turn["role"] for turn in third] == ["user", "assistant"]
+    assert [block["text"] for block in third[-1]["content"]] == ["part one.", "part two."]
+
+
 async def test_a_turn_paused_too_often_is_saved_as_paused(fake_api, sockets, owner, settings):
     settings.CHAT_PAUSE_TURN_CONTINUES = 0
     fake_api.enqueue({"kind": "reply", "text": "part one.", "stop_reason": "pause_turn"})
