@@ -73,6 +73,7 @@ CONVERSATION = SimpleNamespace(
     pinned=False,
     thinking=True,
     effort="high",
+    web_search=True,
     updated_at=None,
 )
 MESSAGE = {"id": 9, "role": "assistant", "status": "complete", "content": []}
@@ -143,6 +144,8 @@ def client_example(kind: str) -> dict:
         "system": "Be brief.",
         "thinking": True,
         "effort": "high",
+        "web_search": True,
+        "attachments": [3, 5],
         "message_id": 9,
     }
     return {"type": kind, **{name: values[name] for name in CLIENT[kind]}}
@@ -156,6 +159,8 @@ def test_each_documented_client_frame_is_parsed_with_its_fields(kind):
     for name, value in frame.items():
         if name == "type" and kind != "user_message":
             assert parsed.type == kind  # the verbs on a conversation or a message
+        elif name == "attachments":
+            assert list(parsed.attachments) == value
         elif name != "type":
             assert str(getattr(parsed, name)) == str(value)
 
@@ -193,3 +198,26 @@ def test_the_message_object_has_the_documented_keys(db):
         SPEC.split("### Message object", 1)[1].split("```json", 1)[1].split("```")[0]
     )
     assert Message(role="assistant").to_dict().keys() == example.keys()
+
+
+@pytest.mark.parametrize(
+    ("attachments", "code"),
+    [
+        ("3", "invalid_attachment"),
+        ([3, True], "invalid_attachment"),
+        ([0], "invalid_attachment"),
+        ([1.5], "invalid_attachment"),
+        (list(range(1, 22)), "too_many_attachments"),
+    ],
+)
+def test_attachments_that_are_not_a_short_list_of_ids_are_refused(attachments, code):
+    frame = {**client_example("user_message"), "attachments": attachments}
+    with pytest.raises(protocol.FrameError) as refused:
+        protocol.parse_client_frame(json.dumps(frame))
+    assert refused.value.code == code
+    assert refused.value.client_id == frame["client_id"]
+
+
+def test_the_same_attachment_twice_is_sent_once():
+    frame = {**client_example("user_message"), "attachments": [5, 3, 5]}
+    assert protocol.parse_client_frame(json.dumps(frame)).attachments == (5, 3)
