@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "chatapp.attachments",
     "chatapp.llm",
     "chatapp.usage",
+    "chatapp.batches",
 ]
 
 MIDDLEWARE = [
@@ -162,6 +163,7 @@ if CHAT_CACHE_TTL not in ("5m", "1h"):
     raise ImproperlyConfigured(f"CHAT_CACHE_TTL is 5m or 1h, not {CHAT_CACHE_TTL!r}.")
 CHAT_DEFAULT_MAX_TOKENS = env.int("CHAT_DEFAULT_MAX_TOKENS", default=4096)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=100_000)
+CHAT_MAX_SYSTEM_CHARS = env.int("CHAT_MAX_SYSTEM_CHARS", default=100_000)
 CHAT_MAX_STOP_SEQUENCES = env.int("CHAT_MAX_STOP_SEQUENCES", default=8)
 # Frames a tab may have queued before the server stops queueing deltas for it and sends
 # one resync frame with the whole reply so far instead.
@@ -214,3 +216,24 @@ USAGE_REQUESTS_PER_MINUTE = env.int("USAGE_REQUESTS_PER_MINUTE", default=20)
 # Seconds each server process keeps the usage policy and prices it read (a change made in
 # the admin applies at once in its own process, within this time in the others).
 USAGE_SETTINGS_CACHE_SECONDS = env.float("USAGE_SETTINGS_CACHE_SECONDS", default=10.0)
+
+# --- Batch jobs (chatapp/batches) --------------------------------------------------------
+# The API's limits per batch: a larger job is split into several batches (lower them to
+# split sooner; the worker holds one batch's body in memory while it sends it).
+BATCH_MAX_REQUESTS = env.int("BATCH_MAX_REQUESTS", default=100_000)
+BATCH_MAX_BYTES = env.int("BATCH_MAX_BYTES", default=256 * 1000 * 1000)
+# The largest file and the most rows one job may have (checked before anything is stored).
+BATCH_MAX_UPLOAD_BYTES = env.int("BATCH_MAX_UPLOAD_BYTES", default=512 * 1000 * 1000)
+BATCH_MAX_ROWS = env.int("BATCH_MAX_ROWS", default=500_000)
+# The upload form's starting max_tokens per answer (the budget holds rows x max_tokens).
+BATCH_DEFAULT_MAX_TOKENS = env.int("BATCH_DEFAULT_MAX_TOKENS", default=1024)
+# A running batch is polled after this many seconds, then twice as long each time, up to
+# the maximum (failed calls back off the same way).
+BATCH_POLL_SECONDS = env.float("BATCH_POLL_SECONDS", default=10.0)
+BATCH_POLL_MAX_SECONDS = env.float("BATCH_POLL_MAX_SECONDS", default=300.0)
+# Results imported per transaction, as the results stream in.
+BATCH_IMPORT_CHUNK = env.int("BATCH_IMPORT_CHUNK", default=500)
+# How long the idle worker sleeps before it looks for new jobs and cancels.
+BATCH_WORKER_IDLE_SECONDS = env.float("BATCH_WORKER_IDLE_SECONDS", default=2.0)
+# `serve` starts the batch worker beside the server (off: run `manage.py batch_worker`).
+BATCH_WORKER = env.bool("BATCH_WORKER", default=True)

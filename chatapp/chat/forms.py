@@ -68,6 +68,16 @@ class ConversationSettingsForm(forms.ModelForm):
             # choosing that model again is no change.
             self.fields["model"].choices = [*catalogue.model_choices(), (current, current)]
 
+    def clean_system_prompt(self):
+        system = self.cleaned_data.get("system_prompt") or ""
+        limit = settings.CHAT_MAX_SYSTEM_CHARS
+        if len(system) > limit:
+            raise forms.ValidationError(
+                f"The system prompt is {len(system):,} characters long; the limit is {limit:,}.",
+                code="too_long",
+            )
+        return system
+
     def clean(self):
         data = super().clean()
         model = catalogue.get(data.get("model") or "")

@@ -68,8 +68,12 @@ def parse_client_frame(raw: str) -> UserMessageFrame | ConversationFrame | Branc
         data = json.loads(raw)
     except ValueError:
         raise FrameError("invalid_json", "The frame is not valid JSON.") from None
+    except RecursionError:
+        raise FrameError("invalid_json", "The frame is nested too deeply.") from None
     if not isinstance(data, dict):
         raise FrameError("invalid_json", "The frame must be a JSON object.")
+    if "\\u" in raw:
+        _check_unicode(data)
     kind = data.get("type")
     if kind in ("user_message", "edit", "regenerate"):
         try:
@@ -88,6 +92,20 @@ def parse_client_frame(raw: str) -> UserMessageFrame | ConversationFrame | Branc
         "unknown_type",
         f"Unknown frame type {kind!r}: expected one of {', '.join(CLIENT_TYPES)}.",
     )
+
+
+def _check_unicode(data: dict) -> None:
+    """Refuses a frame whose strings hold a lone UTF-16 surrogate (a JSON escape such as
+    \\ud800 that pairs with nothing): no database stores it, and no frame that echoed it
+    could be sent back."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise FrameError(
+            "invalid_unicode", "The frame holds text that is not valid Unicode (a lone surrogate)."
+        ) from None
+    except RecursionError:
+        raise FrameError("invalid_json", "The frame is nested too deeply.") from None
 
 
 def _branch(kind: str, data: dict) -> BranchFrame:
@@ -174,6 +192,13 @@ def _user_message(data: dict) -> UserMessageFrame:
     if system is not None and not isinstance(system, str):
         raise FrameError(
             "invalid_field", "system must be a string.", conversation_id=conversation_id
+        )
+    if system and len(system) > settings.CHAT_MAX_SYSTEM_CHARS:
+        raise FrameError(
+            "system_too_long",
+            f"The system prompt is {len(system):,} characters long; the limit is "
+            f"{settings.CHAT_MAX_SYSTEM_CHARS:,}.",
+            conversation_id=conversation_id,
         )
     thinking = data.get("thinking")
     if thinking is not None and not isinstance(thinking, bool):
