@@ -62,6 +62,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             settings.CHAT_CLIENT_BUFFER_FRAMES,
             settings.CHAT_DELTA_JOIN_MS / 1000,
             request_resync=self._request_resync,
+            broken=self._broken,
         )
         # Per reply relayed from another process, the last seq taken; and the
         # conversations whose resync has been asked for.
@@ -93,6 +94,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _send_text(self, text: str) -> None:
         await self.send(text_data=text)
+
+    def _broken(self) -> None:
+        """A frame could not be sent: the socket is closed with SEND_FAILED, which the
+        tab answers by reconnecting and resyncing, rather than left open and mute."""
+        send = self.close(code=protocol.CLOSE_SEND_FAILED)
+        asyncio.ensure_future(send).add_done_callback(_log_failure)
 
     def _push(self, data: dict) -> None:
         self.outbox.push(Frame(data))

@@ -71,8 +71,12 @@ class Outbox:
         capacity: int,
         join_window: float = 0.0,
         request_resync: Callable[[int, int], None] | None = None,
+        broken: Callable[[], None] | None = None,
     ):
         self._send = send
+        # Called once if a send fails while the socket may still be open: the socket is
+        # then closed, so that the tab reconnects and resyncs instead of waiting forever.
+        self._broken = broken
         # Asks the process that runs a reply for a resync of it (conversation, message).
         self._request_resync = request_resync
         self._capacity = capacity
@@ -153,9 +157,11 @@ class Outbox:
                     await self._send(text)
         except asyncio.CancelledError:
             pass
-        except Exception:  # the socket is gone: nothing more can be sent on it
-            logger.debug("outbox writer ended", exc_info=True)
+        except Exception:  # nothing more can be sent on this socket
+            logger.warning("a frame could not be sent; the socket is closed", exc_info=True)
             self._closed = True
+            if self._broken is not None:
+                self._broken()
 
     def _holds_back(self, item) -> bool:
         """Whether a text delta should wait to be joined by the ones that follow it."""

@@ -237,6 +237,9 @@ def _conversation_id(data: dict, *, required: bool) -> int | None:
 
 # --- what a tab gets --------------------------------------------------------------------
 
+# Close codes of the socket (docs/protocol.md).
+CLOSE_SEND_FAILED = 4500
+
 
 def encode(frame: dict) -> str:
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)

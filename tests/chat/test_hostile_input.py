@@ -6,6 +6,7 @@ import logging
 
 from django.urls import reverse
 
+from chatapp.chat import consumers, protocol
 from chatapp.chat.models import Conversation, Message
 
 from .helpers import receive_until, user_message
@@ -86,3 +87,16 @@ def test_the_settings_form_refuses_a_system_prompt_over_the_limit(client, owner,
     assert "system_prompt" in response.json()["errors"]
     conversation.refresh_from_db()
     assert conversation.system_prompt == ""
+
+
+async def test_a_frame_that_cannot_be_sent_closes_the_socket_with_its_code(
+    sockets, owner, monkeypatch
+):
+    async def failing_send(self, text):
+        raise RuntimeError("the transport refused the frame")
+
+    monkeypatch.setattr(consumers.ChatConsumer, "_send_text", failing_send)
+    tab = await sockets(owner)
+    await tab.send_json_to({"type": "open", "conversation_id": 999999})
+    closed = await tab.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": protocol.CLOSE_SEND_FAILED}

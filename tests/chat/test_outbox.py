@@ -209,3 +209,23 @@ async def test_a_closed_outbox_takes_nothing_more(tab, outboxes):
     outbox.push(reply.delta("late"))
     await settle()
     assert tab.sent == [] and len(outbox) == 0
+
+
+async def test_a_send_that_fails_closes_the_socket_instead_of_leaving_it_mute():
+    broken, sent = [], []
+
+    async def send(text: str) -> None:
+        if "boom" in text:
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        sent.append(text)
+
+    outbox = Outbox(send, 64, broken=lambda: broken.append(True))
+    outbox.push(Frame({"type": "error", "code": "x", "message": "boom"}))
+    outbox.push(Frame({"type": "error", "code": "y", "message": "after"}))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert broken == [True] and not sent
+    outbox.push(Frame({"type": "error", "code": "z", "message": "later"}))
+    await asyncio.sleep(0)
+    assert not sent  # a broken outbox takes nothing more
+    outbox.close()
