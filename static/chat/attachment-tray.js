@@ -195,4 +195,14 @@ export function watchDrops({ area, overlay, trayAt }) {
     tray.add(event.dataTransfer.files);
   });
   window.addEventListener("dragend", hide);
+  // Files let go anywhere else would replace the page with the file: they are ignored.
+  for (const type of ["dragover", "drop"]) {
+    window.addEventListener(type, (event) => {
+      if (carriesFiles(event) && !event.defaultPrevented) {
+        event.preventDefault();
+        event.dataTransfer.dropEffect = "none";
+        if (type === "drop") hide();
+      }
+    });
+  }
 }

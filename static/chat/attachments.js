@@ -161,7 +161,7 @@ export class AttachmentList {
     const uploading = this.uploading();
     if (uploading) return `Waiting for ${uploading} file${uploading === 1 ? "" : "s"} to upload…`;
     const failed = this.items.filter((item) => item.state === "failed").length;
-    if (failed) return `Remove the file${failed === 1 ? "" : "s"} that could not be attached to send.`;
+    if (failed) return `To send, remove the file${failed === 1 ? "" : "s"} that could not be attached.`;
     return "";
   }
 }

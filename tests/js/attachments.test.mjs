@@ -91,7 +91,7 @@ describe("a composer's files", () => {
     const [item] = files.add([file("big.png", "image/png")]).added;
     files.failed(item.key, "The image is too large.");
     assert.equal(files.get(item.key).error, "The image is too large.");
-    assert.equal(files.holdReason(), "Remove the file that could not be attached to send.");
+    assert.equal(files.holdReason(), "To send, remove the file that could not be attached.");
     assert.deepEqual(files.ids(), []);
     files.remove(item.key);
     assert.equal(files.holdReason(), "");
