@@ -1,11 +1,13 @@
 """A request's prompt as the fake counts and caches it: one tokenizer, one order of blocks.
 
 The blocks come in the order the real API builds its cache prefix: tool definitions, then the
-system prompt, then each message's content blocks. Each block has a token count (one token per 4
-characters of its text, rounded up, counted block by block; images and documents as ``media.py``
-counts them; a search result by its URL, title and page text) and a chained hash of everything up
-to it, so a prefix is identified by the hash of its last block. ``/v1/messages`` usage and
-``count_tokens`` both add up these same blocks, so a count equals the input a call then reports.
+system prompt, then each message's content blocks; a structured output's schema comes before
+them all (its text plus ``STRUCTURED_OUTPUT_TOKENS``), never a breakpoint itself. Each block
+has a token count (one token per 4 characters of its text, rounded up, counted block by block;
+images and documents as ``media.py`` counts them; a search result by its URL, title and page
+text) and a chained hash of everything up to it, so a prefix is identified by the hash of its
+last block. ``/v1/messages`` usage and ``count_tokens`` both add up these same blocks, so a
+count equals the input a call then reports.
 
 A breakpoint is a block with ``cache_control`` (or the last cacheable block, for the top-level
 ``cache_control``); the checks that the real API makes on them are here, raising ``ValueError``
@@ -24,8 +26,13 @@ from .server_tools import search_result_text
 
 MAX_BREAKPOINTS = 4
 CACHE_TTLS = {"5m": 5 * 60, "1h": 60 * 60}
-# Blocks that cannot carry a breakpoint, and that automatic caching passes over.
-_UNCACHEABLE_TYPES = ("thinking", "redacted_thinking")
+# What structured output adds to the input besides the schema's own text: the instructions the
+# API gives the model with it (the fake's choice of a number).
+STRUCTURED_OUTPUT_TOKENS = 300
+# Blocks that cannot carry a breakpoint, and that automatic caching passes over (the schema of
+# a structured output is counted as a block of its own, before everything else).
+_SCHEMA_TYPE = "output_config.format"
+_UNCACHEABLE_TYPES = ("thinking", "redacted_thinking", _SCHEMA_TYPE)
 
 
 def text_tokens(char_count: int) -> int:
@@ -140,6 +147,11 @@ def build_prompt(body: dict[str, Any], media: Mapping[int, int] = _NO_MEDIA) -> 
     # Changing thinking or tool_choice invalidates the cached messages, not tools or system.
     messages_marker = _canonical([body.get("thinking"), body.get("tool_choice")])
     entries: list[tuple[str, int, str, Any]] = []  # (where, tokens, hashed text, block)
+    output_format = (body.get("output_config") or {}).get("format")
+    if isinstance(output_format, dict) and isinstance(output_format.get("schema"), dict):
+        text = _canonical(output_format["schema"])
+        tokens = text_tokens(len(text)) + STRUCTURED_OUTPUT_TOKENS
+        entries.append((_SCHEMA_TYPE, tokens, "format:" + text, {"type": _SCHEMA_TYPE}))
     for index, tool in enumerate(body.get("tools") or []):
         text = _tool_text(tool)
         entries.append((f"tools.{index}", text_tokens(len(text)), "tool:" + text, tool))

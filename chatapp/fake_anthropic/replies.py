@@ -2,9 +2,10 @@
 its SSE frames in the real API's order.
 
 A plan's blocks: thinking (when asked for), then what the reply says (``answers.py`` for one
-that cites or uses server tools, else text), cut at a stop sequence, at ``max_tokens`` or at the
-end of the context window. Nothing here does I/O. The per-event path is kept cheap for
-benchmarks: frames are encoded once and cached per text piece.
+that cites or uses server tools, JSON made from the schema for a structured output, else text),
+cut at a stop sequence, at ``max_tokens`` or at the end of the context window. Nothing here
+does I/O. The per-event path is kept cheap for benchmarks: frames are encoded once and cached
+per text piece.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ from .scenarios import (
     filler_tokens,
     recording_events,
     split_tokens,
+    strip_inline_directives,
 )
+from .structured import example_value
 from .thinking import default_thinking, redacted_data, sign
 from .validation import MessagesRequest
 
@@ -175,12 +178,21 @@ def _text_tokens(scenario: ReplyScenario, req: MessagesRequest, reply_tokens: in
         return list(filler_tokens(scenario.tokens))
     if scenario.stop_reason == "refusal":
         return []  # like the recorded refusal: an empty text block, billed output
+    if req.output_schema is not None:
+        return split_tokens(_structured_text(req))
     if reply_tokens is not None:
         return list(filler_tokens(reply_tokens))
     latest = req.last_user_message
     images = [image for image in req.images if image.message == latest]
     documents = [document for document in req.documents if document.message == latest]
     return split_tokens(demo_reply(req.user_text, images, documents))
+
+
+def _structured_text(req: MessagesRequest) -> str:
+    """A structured output's reply: JSON valid for the request's schema, made from its prompt."""
+    assert req.output_schema is not None
+    value = example_value(req.output_schema, strip_inline_directives(req.user_text))
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _answer(
@@ -198,7 +210,7 @@ def _answer(
         return run_script(script_for(scenario, req), req)
     if isinstance(scenario, CiteScenario):
         return cite_answer(req, scenario)
-    if scenario is None:
+    if scenario is None and req.output_schema is None:
         script = default_script(req)
         if script is not None:
             return run_script(script, req)
@@ -261,10 +273,12 @@ def build_plan(
     reply_tokens: int | None = None,
     first_token_delay: float = 0.0,
     token_delay: float = 0.0,
+    service_tier: str = "standard",
 ) -> ReplyPlan:
     """Decide the reply: thinking, what it says, where it stops (stop sequence, max_tokens, the
-    context window, a pause, the scenario's stop reason), and its usage. ``ValueError``: the
-    scenario cannot answer this request."""
+    context window, a pause, the scenario's stop reason), and its usage (``service_tier``:
+    ``batch`` for a batch's request). ``ValueError``: the scenario cannot answer this
+    request."""
     answer = _answer(scenario, req, continuation, reply_tokens)
     scenario = scenario or ReplyScenario()
     blocks = _thinking_blocks(scenario, req) + answer.blocks
@@ -299,7 +313,7 @@ def build_plan(
         **fields,
         "input_tokens": fields["input_tokens"] + read,
         "output_tokens": sum(block.output_tokens for block in blocks),
-        "service_tier": "standard",
+        "service_tier": service_tier,
     }
     if req.server_tools:
         base_usage["server_tool_use"] = _server_tool_use(blocks)

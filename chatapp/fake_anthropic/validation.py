@@ -2,10 +2,11 @@
 
 First its shape (a 400 naming the field), then against the catalogue: an unknown model is a 404,
 a retired one too; ``max_tokens``, ``thinking``, ``output_config``, images, PDFs, citations and
-server tools must be what the model's entry allows; thinking blocks sent back must carry the
-signature the fake gave them, server tool results the content it gave them; images and documents
-must read (``media.py``); the prompt must fit ``max_input_tokens``. Every refusal about the
-model is one the caller could have avoided by reading ``GET /v1/models``.
+server tools must be what the model's entry allows, a structured output's schema what the API
+takes (``structured.py``); thinking blocks sent back must carry the signature the fake gave
+them, server tool results the content it gave them; images and documents must read
+(``media.py``); the prompt must fit ``max_input_tokens``. Every refusal about the model is one
+the caller could have avoided by reading ``GET /v1/models``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .media import DocumentInfo, ImageInfo, read_media
 from .prompt import Prompt, build_prompt
 from .refusals import ApiRefusal
 from .server_tools import WEB_TOOLS, ServerTool, check_sent_back, read_tools
+from .structured import check_format
 from .thinking import redacted_data_matches, signature_matches
 
 MIN_THINKING_BUDGET = 1024
@@ -49,6 +51,8 @@ class MessagesRequest:
     server_tools: dict[str, ServerTool]  # the web tools offered, by name
     documents: list[DocumentInfo]
     images: list[ImageInfo]
+    # The JSON schema of a structured output (``output_config.format``), else None.
+    output_schema: dict[str, Any] | None = None
 
     @property
     def model_id(self) -> str:
@@ -113,7 +117,7 @@ def validate_request(
             f"number of output tokens for {model['id']}"
         )
     thinking = _check_thinking(body.get("thinking"), model, None if counting else max_tokens)
-    _check_output_config(body.get("output_config"), model)
+    output_schema = _check_output_config(body.get("output_config"), model)
     server_tools = read_tools(body.get("tools") or [])
     _check_tools(body, model)
     _check_content(body, model, files)
@@ -142,7 +146,14 @@ def validate_request(
         server_tools=server_tools,
         documents=media.documents,
         images=media.images,
+        output_schema=output_schema,
     )
+
+
+def check_shape(body: Any) -> None:
+    """Only the shape of a /v1/messages body (what a batch checks when it is created):
+    ``ApiRefusal`` naming the field."""
+    _check_shape(body, counting=False)
 
 
 def _check_shape(body: Any, *, counting: bool) -> None:
@@ -273,9 +284,12 @@ def _check_thinking(
     return ThinkingRequest(kind, display)
 
 
-def _check_output_config(config: dict[str, Any] | None, model: dict[str, Any]) -> None:
+def _check_output_config(
+    config: dict[str, Any] | None, model: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Effort and format checked against the model; the format's schema, if one is given."""
     if not config:
-        return
+        return None
     effort = config.get("effort")
     if effort is not None:
         if effort not in EFFORT_LEVELS:
@@ -296,11 +310,14 @@ def _check_output_config(config: dict[str, Any] | None, model: dict[str, Any]) -
                 f"output_config.effort: '{effort}' is not supported for this model "
                 f"({model['id']}); it accepts: {_accepted(levels)}"
             )
-    if config.get("format") is not None and not _supported(model, "structured_outputs"):
+    if config.get("format") is None:
+        return None
+    if not _supported(model, "structured_outputs"):
         raise ApiRefusal(
             "output_config.format: structured outputs are not supported for this model "
             f"({model['id']})"
         )
+    return check_format(config["format"])
 
 
 def _refused_block(

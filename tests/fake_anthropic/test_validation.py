@@ -162,7 +162,10 @@ def test_a_server_tool_the_model_lacks_is_refused(fake, client):
 
 
 def test_structured_outputs_need_the_capability(fake, client):
-    schema = {"type": "json_schema", "schema": {"type": "object", "properties": {}}}
+    schema = {
+        "type": "json_schema",
+        "schema": {"type": "object", "properties": {}, "additionalProperties": False},
+    }
     assert accepted(client, model=HAIKU, output_config={"format": schema})
     fake.update_model(
         "claude-haiku-4-5-20251001", capabilities={"structured_outputs": {"supported": False}}
