@@ -87,6 +87,7 @@ class UsageRecord(token_columns(models.PositiveIntegerField)):
 
         CHAT = "chat"
         TITLE = "title"
+        BATCH = "batch"  # one result of a batch job (chatapp/batches), at the batch price
 
     class Status(models.TextChoices):
         RESERVED = "reserved"
@@ -212,6 +213,10 @@ class UsageDaily(token_columns(models.BigIntegerField)):
     unpriced_requests = models.PositiveIntegerField(default=0)
     # What cache reads saved against the full input price, less the cache-write premium.
     cache_savings = models.DecimalField(**MONEY, default=Decimal(0))
+    # Of the above, the Batch API's calls (`is_batch`) and their cost: the report tells
+    # batch spend from chat with them.
+    batch_requests = models.PositiveIntegerField(default=0)
+    batch_cost = models.DecimalField(**MONEY, default=Decimal(0))
 
     class Meta:
         constraints = [

@@ -120,10 +120,14 @@ def most_it_can_cost(
     max_tokens: int,
     prices: Prices,
     web_searches_at_most: int = 0,
+    batch: bool = False,
 ) -> Decimal:
     """An upper bound on a call's cost, reserved against the budget before it is made: its
-    tokens at the dearest rates, and as many web searches as it may make."""
+    tokens at the dearest rates (at the Batch API's multiplier for a batch call), and as
+    many web searches as it may make."""
     tokens = (
         input_tokens_at_most * prices.highest_input_rate + max_tokens * prices.output
     ) / PER_MILLION
+    if batch:
+        tokens *= prices.batch_multiplier
     return tokens + web_search_cost(web_searches_at_most, prices)

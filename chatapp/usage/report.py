@@ -144,6 +144,8 @@ class Sums(TokenUsage):
     cost: Decimal = ZERO
     unpriced_requests: int = 0
     cache_savings: Decimal = ZERO
+    batch_requests: int = 0
+    batch_cost: Decimal = ZERO
 
     def add(self, row: dict) -> None:
         self.requests += row["requests"]
@@ -152,6 +154,8 @@ class Sums(TokenUsage):
         self.cost += row["cost"]
         self.unpriced_requests += row["unpriced_requests"]
         self.cache_savings += row.get("cache_savings", ZERO)
+        self.batch_requests += row.get("batch_requests", 0)
+        self.batch_cost += row.get("batch_cost", ZERO)
 
     @property
     def cache_hit_ratio(self) -> float | None:
@@ -213,6 +217,20 @@ class Summary:
             *zip(SUM_COLUMNS, totals.cells, strict=True),
             ("cache hit ratio", Cell(percent(totals.cache_hit_ratio), "", numeric=True)),
             ("saved by caching", Cell(money(totals.cache_savings), "", numeric=True)),
+        ]
+
+    @property
+    def by_kind(self) -> list[tuple[str, int, "Cell"]]:
+        """Chat (replies and titles) and batch jobs (the Batch API, at its price), told
+        apart: each one's calls and the cost of its priced calls."""
+        totals = self.totals
+        return [
+            (
+                "Chat: replies and titles",
+                totals.requests - totals.batch_requests,
+                cost_cell(totals.cost - totals.batch_cost),
+            ),
+            ("Batch jobs, at the batch price", totals.batch_requests, cost_cell(totals.batch_cost)),
         ]
 
     @classmethod
@@ -441,7 +459,9 @@ def ledger_table(rows: list[dict], row_count: int) -> Table:
     for row in rows:
         created = timezone.localtime(row["created_at"])
         message_id = row["message_id"]
-        purpose = row["purpose"] + (" (batch)" if row["is_batch"] else "")
+        purpose = row["purpose"]
+        if row["is_batch"] and purpose != "batch":
+            purpose += " (batch)"
         cells.append(
             [
                 Cell(f"{created:%Y-%m-%d %H:%M:%S}", created.isoformat()),

@@ -58,6 +58,8 @@ def _daily_sums() -> dict:
         **_token_sums(),
         "cost": _money(Sum("cost")),
         "unpriced_requests": Coalesce(Sum("unpriced_requests"), 0),
+        "batch_requests": Coalesce(Sum("batch_requests"), 0),
+        "batch_cost": _money(Sum("batch_cost")),
     }
 
 
@@ -67,6 +69,8 @@ def _record_sums(**first) -> dict:
     its sum was annotated would read the sum: `first` (and the filter on `cost`) go first."""
     return {
         **first,
+        "batch_requests": Count("id", filter=Q(is_batch=True)),
+        "batch_cost": _money(Sum("cost", filter=Q(is_batch=True))),
         "unpriced_requests": Count("id", filter=Q(cost__isnull=True)),
         "requests": Count("id"),
         **_token_sums(),

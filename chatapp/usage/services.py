@@ -154,6 +154,17 @@ def month_to_date(*, user) -> MonthToDate:
     )
 
 
+def _locked_limit(user, policy: UsagePolicy) -> Decimal | None:
+    """The user's monthly limit, their budget row locked until the transaction ends: one
+    user's reservations are checked one after the other."""
+    limits = sql.select_for_update(UserBudget, "monthly_limit_usd", user=user.pk)
+    if not limits:  # the user's first call: make the row that serialises their calls
+        UserBudget.objects.bulk_create([UserBudget(user=user)], ignore_conflicts=True)
+        limits = sql.select_for_update(UserBudget, "monthly_limit_usd", user=user.pk)
+    limit = limits[0]
+    return policy.default_monthly_budget_usd if limit is None else limit
+
+
 def usage_reserve(
     *,
     user,
@@ -172,14 +183,12 @@ def usage_reserve(
     locked, so concurrent calls of one user are checked one after the other."""
     now = timezone.now()
     policy = policy or usage_policy()
-    limits = sql.select_for_update(UserBudget, "monthly_limit_usd", user=user.pk)
-    if not limits:  # the user's first call: make the row that serialises their calls
-        UserBudget.objects.bulk_create([UserBudget(user=user)], ignore_conflicts=True)
-        limits = sql.select_for_update(UserBudget, "monthly_limit_usd", user=user.pk)
+    limit = _locked_limit(user, policy)
 
     if policy.requests_per_minute:
+        # Replies and titles; a batch job's many calls are not started by a person waiting.
         recent = UsageRecord.objects.filter(
-            user=user, created_at__gt=now - dt.timedelta(minutes=1)
+            user=user, created_at__gt=now - dt.timedelta(minutes=1), is_batch=False
         ).count()
         if recent >= policy.requests_per_minute:
             raise UsageRefused(
@@ -197,9 +206,6 @@ def usage_reserve(
             web_searches_at_most=web_searches_at_most,
             prices=price.prices,
         ).quantize(MONEY_PLACES, rounding=ROUND_CEILING)
-    limit = limits[0]
-    if limit is None:
-        limit = policy.default_monthly_budget_usd
     if limit is not None:
         if price is None:
             raise UsageRefused(
@@ -226,6 +232,90 @@ def usage_reserve(
             price=price,
         )
     )
+
+
+@dataclass
+class BatchReservation:
+    """A batch job's calls, held against the budget together: each call's worst case, in
+    the order the calls were given. The ledger rows are written by `write`, a chunk at a
+    time, in the transaction that checked the budget (its lock is held until it ends)."""
+
+    user_id: int
+    model: str
+    price: ModelPrice | None
+    costs: list[Decimal]
+    written: int = 0
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.costs, ZERO)
+
+    def write(self, count: int) -> list[int]:
+        """The ledger rows of the next `count` calls, reserved (purpose `batch`): their ids,
+        in order."""
+        records = [
+            UsageRecord(
+                user_id=self.user_id,
+                model=self.model,
+                purpose=UsageRecord.Purpose.BATCH,
+                is_batch=True,
+                reserved_cost=cost,
+                price=self.price,
+            )
+            for cost in self.costs[self.written : self.written + count]
+        ]
+        if len(records) != count:
+            raise ValueError(f"{count} calls asked for, {len(records)} left to write")
+        UsageRecord.objects.bulk_create(records)
+        self.written += count
+        return [record.pk for record in records]
+
+
+def usage_reserve_batch(
+    *,
+    user,
+    model: str,
+    max_tokens: int,
+    input_tokens_at_most: list[int],
+    policy: UsagePolicy | None = None,
+) -> BatchReservation:
+    """Checks that a batch job's worst case fits the user's budget: each call's tokens at
+    the dearest rates and the batch price. Refuses the whole job otherwise (nothing is
+    written); the rate limit, made for replies people wait for, does not apply. Must run
+    inside the transaction that stores the job, which then writes the rows."""
+    policy = policy or usage_policy()
+    limit = _locked_limit(user, policy)
+    price = price_for(model)
+    costs = [ZERO] * len(input_tokens_at_most)
+    if price is not None:
+        costs = [
+            most_it_can_cost(
+                input_tokens_at_most=tokens,
+                max_tokens=max_tokens,
+                prices=price.prices,
+                batch=True,
+            ).quantize(MONEY_PLACES, rounding=ROUND_CEILING)
+            for tokens in input_tokens_at_most
+        ]
+    reservation = BatchReservation(user_id=user.pk, model=model, price=price, costs=costs)
+    if limit is not None:
+        if price is None:
+            raise UsageRefused(
+                "no_price",
+                f"The model {model} has no price yet, so this job's cost cannot be held "
+                "against your budget. An admin must add its price first.",
+            )
+        spent = month_to_date(user=user).cost
+        worst = reservation.total
+        if spent + worst > limit:
+            raise UsageRefused(
+                "budget_exceeded",
+                f"This job could cost up to ${worst:.4f} ({len(costs):,} requests at the "
+                f"batch price), and you have used ${spent:.4f} of your ${limit:.2f} "
+                "monthly budget. Send fewer rows or a lower max_tokens, ask an admin to "
+                "raise the budget, or wait for next month.",
+            )
+    return reservation
 
 
 _SETTLED_FIELDS = (
@@ -255,6 +345,64 @@ def usage_settle(
     """Records what the call used and costs, once, with the price row it was costed at.
     `usage` is the API's usage block: its tokens, and its `server_tool_use` (web searches,
     priced on top of the tokens, and web fetches, counted)."""
+    tokens = _settle_record(
+        record,
+        usage=usage,
+        cache_creation=cache_creation,
+        status=status,
+        served_model=served_model,
+        request_id=request_id,
+        time_to_first_token_ms=time_to_first_token_ms,
+        duration_ms=duration_ms,
+    )
+    key, amounts = _daily_amounts(record, tokens)
+    sql.insert_or_add(UsageDaily, key=key, amounts=amounts)
+    return record
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """One call's end, for `usage_settle_many`: as `usage_settle`'s arguments."""
+
+    record: UsageRecord
+    usage: dict
+    status: str
+    served_model: str = ""
+    request_id: str = ""
+
+
+def usage_settle_many(settlements: list[Settlement]) -> None:
+    """Settles many calls at once (a chunk of a batch's results), each exactly as
+    `usage_settle` does, with one upsert per daily row they add to instead of one per call.
+    In the caller's transaction."""
+    daily: dict[tuple, dict] = {}
+    for settlement in settlements:
+        tokens = _settle_record(
+            settlement.record,
+            usage=settlement.usage,
+            status=settlement.status,
+            served_model=settlement.served_model,
+            request_id=settlement.request_id,
+        )
+        key, amounts = _daily_amounts(settlement.record, tokens)
+        summed = daily.setdefault(tuple(key.items()), dict.fromkeys(amounts, 0))
+        for name, amount in amounts.items():
+            summed[name] += amount
+    for key, amounts in daily.items():
+        sql.insert_or_add(UsageDaily, key=dict(key), amounts=amounts)
+
+
+def _settle_record(
+    record: UsageRecord,
+    *,
+    usage: dict,
+    status: str,
+    cache_creation: dict | None = None,
+    served_model: str = "",
+    request_id: str = "",
+    time_to_first_token_ms: int | None = None,
+    duration_ms: int | None = None,
+) -> TokenUsage:
     tokens = TokenUsage.from_api(usage, cache_creation)
     if served_model and served_model != record.model:
         record.model = served_model
@@ -272,32 +420,31 @@ def usage_settle(
     record.duration_ms = duration_ms
     record.settled_at = timezone.now()
     sql.update(record, _SETTLED_FIELDS)
-    _add_to_daily(record, tokens)
-    return record
+    return tokens
 
 
-def _add_to_daily(record: UsageRecord, tokens: TokenUsage) -> None:
-    """Adds a settled call to its day's row, in the caller's transaction: one upsert. A
-    call of a deleted user (user NULL) gets a row of its own, as NULLs never conflict; the
-    sums stay exact."""
+def _daily_amounts(record: UsageRecord, tokens: TokenUsage) -> tuple[dict, dict]:
+    """What a settled call adds to its day's row (in the caller's transaction, one upsert).
+    A call of a deleted user (user NULL) gets a row of its own, as NULLs never conflict;
+    the sums stay exact."""
     savings = (
         cache_savings(tokens, record.price.prices).quantize(MONEY_PLACES) if record.price else ZERO
     )
-    sql.insert_or_add(
-        UsageDaily,
-        key={
-            "day": timezone.localdate(record.created_at),
-            "user": record.user_id,
-            "model": record.model,
-        },
-        amounts={
-            "requests": 1,
-            **{name: getattr(tokens, name) for name in LEDGER_FIELDS},
-            "cost": record.cost or ZERO,
-            "unpriced_requests": 1 if record.cost is None else 0,
-            "cache_savings": savings,
-        },
-    )
+    key = {
+        "day": timezone.localdate(record.created_at),
+        "user": record.user_id,
+        "model": record.model,
+    }
+    amounts = {
+        "requests": 1,
+        **{name: getattr(tokens, name) for name in LEDGER_FIELDS},
+        "cost": record.cost or ZERO,
+        "unpriced_requests": 1 if record.cost is None else 0,
+        "cache_savings": savings,
+        "batch_requests": 1 if record.is_batch else 0,
+        "batch_cost": (record.cost or ZERO) if record.is_batch else ZERO,
+    }
+    return key, amounts
 
 
 def usage_conversation_deleted(*, conversation_id: int) -> None:
