@@ -121,6 +121,7 @@ def serve(host: str, port: int) -> None:
         while not port_open(fake_port) and time.monotonic() < deadline:
             time.sleep(0.1)
     sync_models(env)
+    worker = start_batch_worker(env)
     print(f"\nOpen http://{host}:{port}/ (Ctrl+C stops the server)\n", flush=True)
     server = subprocess.Popen(
         [str(VENV_PYTHON), "-m", "daphne", "-b", host, "-p", str(port), "chatapp.asgi:application"],
@@ -133,9 +134,25 @@ def serve(host: str, port: int) -> None:
         server.send_signal(signal.SIGINT)
         server.wait()
     finally:
-        if fake is not None:
-            fake.terminate()
-            fake.wait()
+        for process in (worker, fake):
+            if process is not None:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:  # a worker mid-import: safe to kill
+                    process.kill()
+                    process.wait()
+
+
+def start_batch_worker(env):
+    """The batch worker (`manage.py batch_worker`) beside the server, unless BATCH_WORKER
+    is off (e.g. when it runs as a service of its own: docs/deployment.md). It stops with
+    the server; a job it leaves half done is taken up where it was by the next start."""
+    if env.get("BATCH_WORKER", "true").lower() in ("0", "false", "no", "off"):
+        say("BATCH_WORKER is off: batch jobs wait for `manage.py batch_worker`")
+        return None
+    say("starting the batch worker")
+    return subprocess.Popen([str(VENV_PYTHON), "manage.py", "batch_worker"], cwd=ROOT, env=env)
 
 
 # --- test --------------------------------------------------------------------------------
