@@ -6,13 +6,16 @@ demand), demo mode without an API key (simulated Markdown replies), and benchmar
 streams at once).
 
 - ``server.py``: ``build_app(config)``, ``serve(host, port, **defaults)``: the HTTP handlers,
-  the Files API's too.
+  the Files API's and the Message Batches API's too.
 - ``catalogue.py``: the ``MODELS`` catalogue (``ModelInfo``-shaped), aliases, paging, test patches.
 - ``validation.py``: a request checked for shape and against its model's capabilities.
 - ``media.py``: images and documents read (Pillow, pypdf), checked and counted.
 - ``server_tools.py``: web search and web fetch: tool definitions, made-up results, the checks
   on their blocks sent back.
 - ``files.py``: the Files API's store.
+- ``batches.py``: the Message Batches API's store: checks at creation, processing over time on
+  the fake's clock, expiry, cancel, the JSONL results.
+- ``structured.py``: structured outputs: the schema checked, the JSON a reply gives.
 - ``prompt.py``: the tokenizer and a prompt's blocks in cache order, with their breakpoints.
 - ``caching.py``: the prompt cache by prefix and the clock its TTLs run on.
 - ``thinking.py``: thinking signatures and redacted thinking, checked when sent back.

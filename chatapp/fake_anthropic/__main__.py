@@ -36,7 +36,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="make the default reply exactly N filler tokens instead of the demo text",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--batch-speed",
+        type=float,
+        default=_DEFAULTS.batch_speed,
+        help="requests of a message batch answered per second ('inf': at once; 0: held "
+        "still; default %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-live-counts",
+        action="store_true",
+        help="request counts that move while a batch runs (by default every request counts "
+        "as processing until the batch ends, as the API documents)",
+    )
+    args = parser.parse_args(argv)
+    if not args.batch_speed >= 0:
+        parser.error("--batch-speed must be a number >= 0 (or inf)")
+    return args
 
 
 async def main(argv: list[str] | None = None) -> None:
@@ -47,6 +63,8 @@ async def main(argv: list[str] | None = None) -> None:
         token_delay=args.token_delay,
         first_token_delay=args.first_token_delay,
         reply_tokens=args.reply_tokens,
+        batch_speed=None if args.batch_speed == float("inf") else args.batch_speed,
+        batch_live_counts=args.batch_live_counts,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

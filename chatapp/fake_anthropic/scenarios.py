@@ -541,8 +541,9 @@ INLINE_PREFIX = "[[fake:"
 _INLINE_RE = re.compile(r"\[\[fake:.*?\]\]", re.DOTALL)
 
 
-def find_inline_directive(text: str) -> Scenario | None:
-    """The scenario in a ``[[fake:{...}]]`` directive inside a user message, if there is one."""
+def inline_directive(text: str) -> Any:
+    """The JSON of a ``[[fake:{...}]]`` directive inside a user message, if there is one
+    (``None`` if not); ``ValueError`` if it does not parse."""
     start = text.find(INLINE_PREFIX)
     if start < 0:
         return None
@@ -552,7 +553,15 @@ def find_inline_directive(text: str) -> Scenario | None:
         raise ValueError(f"[[fake:...]] directive is not valid JSON: {error.msg}") from None
     if not text.startswith("]]", end):
         raise ValueError("[[fake:...]] directive must end with ']]' right after the JSON object")
-    return parse_scenario(data)
+    if data is None:
+        raise ValueError("a scenario must be a JSON object, got null")
+    return data
+
+
+def find_inline_directive(text: str) -> Scenario | None:
+    """The scenario in a ``[[fake:{...}]]`` directive inside a user message, if there is one."""
+    data = inline_directive(text)
+    return None if data is None else parse_scenario(data)
 
 
 def strip_inline_directives(text: str) -> str:

@@ -5,7 +5,8 @@ event loop and returns the ``AppRunner`` (``await runner.cleanup()`` stops it). 
 check a request (``validation.py``), pick its scenario, plan the reply (``replies.py``) with the
 prompt cache's split of the input (``caching.py``) and send it. Each SSE event is one
 ``await resp.write()``, pacing is ``asyncio.sleep``. The Files API keeps uploads in memory
-(``files.py``).
+(``files.py``); the Message Batches API keeps batches in memory and answers their requests with
+the same machinery as a non-streaming ``/v1/messages`` (``batches.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
+from . import batches
+from .batches import INSTANT, BatchStore, ExpiredScenario, parse_batch_scenario, parse_requests
 from .blocks import turn_key
 from .caching import FakeClock, PromptCache
 from .catalogue import LIFECYCLES, Catalogue, change_models, min_cacheable_tokens
@@ -44,10 +47,12 @@ from .scenarios import (
     HttpErrorScenario,
     RecordingScenario,
     ReplyScenario,
+    Scenario,
     ScenarioQueue,
     StreamErrorScenario,
     default_error_message,
     find_inline_directive,
+    inline_directive,
     parse_scenarios,
     recording_events,
     status_for_error_type,
@@ -74,6 +79,10 @@ class FakeConfig:
     first_token_delay: float = 0.2
     reply_tokens: int | None = None
     max_logged_requests: int = 1000
+    # Requests of a message batch answered per second (None: at once; 0: held still).
+    batch_speed: float | None = 2.0
+    # Request counts that move while a batch runs, instead of at its end (as documented).
+    batch_live_counts: bool = False
 
 
 # --- headers, rate limits -------------------------------------------------------------------
@@ -126,6 +135,7 @@ class FakeState:
     clock: FakeClock = field(default_factory=FakeClock)
     cache: PromptCache = field(init=False)
     files: FileStore = field(init=False)
+    batches: BatchStore = field(init=False)
     # The end of a turn that stopped with pause_turn (``blocks.turn_key``) -> what finishes it
     # (None: the next queued scenario, else the default continuation).
     continuations: dict[str, Continuation | None] = field(default_factory=dict)
@@ -137,10 +147,17 @@ class FakeState:
         self.requests = deque(maxlen=self.config.max_logged_requests)
         self.cache = PromptCache(self.clock)
         self.files = FileStore(self.clock)
+        self.batches = BatchStore(
+            self.clock,
+            lambda custom_id, params, scenario: batch_result(self, params, scenario),
+            speed=speed_of(self.config.batch_speed),
+            live_counts=self.config.batch_live_counts,
+        )
 
     def reset(self) -> None:
-        """Back to a fresh server: no scenarios, requests, cache entries, files or paused turns;
-        the default catalogue; the clock at the real time."""
+        """Back to a fresh server: no scenarios, requests, cache entries, files, batches or
+        paused turns; the default catalogue; the clock at the real time; the batch speed and
+        counts of the config."""
         self.queue.clear()
         self.requests.clear()
         self.counts = 0
@@ -148,6 +165,7 @@ class FakeState:
         self.clock.reset()
         self.cache.clear()
         self.files.clear()
+        self.batches.clear()
         self.continuations.clear()
 
 
@@ -350,6 +368,7 @@ def _plan_reply(
     req: MessagesRequest,
     scenario: ReplyScenario | None,
     continuation: Continuation | None,
+    service_tier: str = "standard",
 ) -> ReplyPlan:
     """The reply's plan, with the prompt cache read and written as the real API would; a reply
     that pauses is remembered, so that sending it back (after what the turn already held) gets
@@ -365,6 +384,7 @@ def _plan_reply(
         reply_tokens=config.reply_tokens,
         first_token_delay=config.first_token_delay,
         token_delay=config.token_delay,
+        service_tier=service_tier,
     )
     if plan.stop_reason == "pause_turn":
         rest: Continuation | None = plan.rest
@@ -714,6 +734,204 @@ async def file_content_handler(request: web.Request) -> web.Response:
     )
 
 
+# --- the Message Batches API ----------------------------------------------------------------
+
+
+def speed_of(requests_per_second: float | None) -> float:
+    """A batch speed as the store keeps it: None is at once."""
+    return INSTANT if requests_per_second is None else float(requests_per_second)
+
+
+def _errored(error_type: str, message: str, details: dict[str, Any] | None = None) -> dict:
+    error = error_body(error_type, message, None, details)
+    del error["request_id"]
+    return {"type": "errored", "error": error}
+
+
+def batch_result(state: FakeState, params: dict[str, Any], scenario: Scenario | None) -> dict:
+    """One request of a batch answered: the ``result`` of its results line. Checked as
+    ``/v1/messages`` checks a request (a refusal is its ``errored`` result), then answered by its
+    scenario (given by custom_id, else a ``[[fake:...]]`` directive; the queue is left to
+    ``/v1/messages``) or the default reply, as a non-streaming request would be."""
+    try:
+        req = validate_request(params, state.catalogue, files=state.files)
+    except ApiRefusal as error:
+        return _errored(error.error_type, str(error), error.details)
+    if not req.model["capabilities"]["batch"]["supported"]:
+        return _errored(
+            "invalid_request_error",
+            f"model: {req.model_id} does not support the Message Batches API",
+        )
+    key = turn_key(req.continued_blocks) if req.continued_blocks is not None else None
+    continuation = None
+    if key is not None and key in state.continuations:
+        continuation = state.continuations[key]
+        if continuation is not None or scenario is None:
+            scenario, continuation = None, continuation or DEFAULT_CONTINUATION
+    elif scenario is None:
+        try:
+            directive = inline_directive(req.user_text)
+            scenario = None if directive is None else parse_batch_scenario(directive)
+        except ValueError as error:
+            return _errored("invalid_request_error", f"fake: {error}")
+    if isinstance(scenario, ExpiredScenario | HangScenario):
+        return {"type": "expired"}
+    if isinstance(scenario, HttpErrorScenario):
+        return _errored(scenario.resolved_error_type, scenario.resolved_message)
+    if isinstance(scenario, StreamErrorScenario):
+        message = scenario.message or default_error_message(scenario.error_type)
+        return _errored(scenario.error_type, message)
+    if isinstance(scenario, DropScenario):
+        return _errored("api_error", default_error_message("api_error"))
+    if isinstance(scenario, RecordingScenario):
+        message = accumulate_recording(scenario.name)
+        message["usage"] = {**message.get("usage", {}), "service_tier": "batch"}
+        return {"type": "succeeded", "message": message}
+    assert scenario is None or isinstance(scenario, ReplyScenario)
+    try:
+        plan = _plan_reply(state, req, scenario, continuation, service_tier="batch")
+    except ValueError as error:
+        return _errored("invalid_request_error", f"fake: {error}")
+    return {"type": "succeeded", "message": plan.message()}
+
+
+def _base_url(request: web.Request) -> str:
+    """Where the client reached us: a batch's ``results_url`` points back here."""
+    return f"{request.scheme}://{request.host}"
+
+
+def _batch_json(request: web.Request, batch: batches.Batch) -> web.Response:
+    store = request.app[STATE].batches
+    return web.json_response(batch.to_dict(_base_url(request), live_counts=store.live_counts))
+
+
+async def _read_batch_body(request: web.Request) -> Any:
+    """A create's body (up to ``MAX_BATCH_BYTES``, more than ``/v1/messages`` takes), read
+    whole before any answer, then parsed."""
+    limit = batches.MAX_BATCH_BYTES
+    chunks, size = [], 0
+    while chunk := await request.content.read(1024 * 1024):
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+    if size > limit:
+        raise ApiRefusal(
+            f"Request exceeds the maximum size of a message batch ({limit} bytes)",
+            status=413,
+            error_type="request_too_large",
+        )
+    try:
+        return json.loads(b"".join(chunks))
+    except (ValueError, UnicodeDecodeError):
+        raise ApiRefusal("Request body is not valid JSON") from None
+
+
+async def batches_create_handler(request: web.Request) -> web.Response:
+    if (auth_error := _auth_error(request)) is not None:
+        return auth_error
+    try:
+        requests = parse_requests(await _read_batch_body(request))
+    except ApiRefusal as error:
+        return _refusal_response(request, error)
+    return _batch_json(request, request.app[STATE].batches.create(requests))
+
+
+def _batches_page_query(query: Any) -> dict[str, Any]:
+    try:
+        limit = int(query.get("limit", "20"))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 1000:
+        raise ApiRefusal("limit: Input should be between 1 and 1000")
+    cursors = {name: query[name] for name in ("after_id", "before_id") if name in query}
+    if len(cursors) > 1:
+        raise ApiRefusal("after_id and before_id cannot be used together")
+    return {"limit": limit, **cursors}
+
+
+async def batches_list_handler(request: web.Request) -> web.Response:
+    """Newest first, ``{data, has_more, first_id, last_id}``: the SDK's ``SyncPage``."""
+    if (auth_error := _auth_error(request)) is not None:
+        return auth_error
+    store = request.app[STATE].batches
+    try:
+        chosen, has_more = store.page(**_batches_page_query(request.query))
+    except ApiRefusal as error:
+        return _refusal_response(request, error)
+    base_url = _base_url(request)
+    data = [batch.to_dict(base_url, live_counts=store.live_counts) for batch in chosen]
+    return web.json_response(
+        {
+            "data": data,
+            "has_more": has_more,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+    )
+
+
+def _found_batch(request: web.Request) -> batches.Batch | web.Response:
+    """The batch the path names, as it is now, or the answer to give instead."""
+    if (auth_error := _auth_error(request)) is not None:
+        return auth_error
+    batch_id = request.match_info["batch_id"]
+    batch = request.app[STATE].batches.get(batch_id)
+    if batch is None:
+        return _error_response(
+            request, 404, "not_found_error", f"Message batch not found: {batch_id}"
+        )
+    return batch
+
+
+async def batch_handler(request: web.Request) -> web.Response:
+    """``GET`` a batch, or ``DELETE`` one that has ended."""
+    batch = _found_batch(request)
+    if isinstance(batch, web.Response):
+        return batch
+    if request.method == "DELETE":
+        if not batch.ended:
+            return _error_response(
+                request,
+                400,
+                "invalid_request_error",
+                f"Message batch {batch.id} cannot be deleted while it is {batch.status}: "
+                "only a batch that has ended can be (cancel it first)",
+            )
+        request.app[STATE].batches.delete(batch.id)
+        return web.json_response({"id": batch.id, "type": "message_batch_deleted"})
+    return _batch_json(request, batch)
+
+
+async def batch_cancel_handler(request: web.Request) -> web.Response:
+    batch = _found_batch(request)
+    if isinstance(batch, web.Response):
+        return batch
+    return _batch_json(request, request.app[STATE].batches.cancel(batch))
+
+
+async def batch_results_handler(request: web.Request) -> web.StreamResponse:
+    """The JSONL results of an ended batch, written a line at a time."""
+    batch = _found_batch(request)
+    if isinstance(batch, web.Response):
+        return batch
+    if not batch.ended:
+        return _error_response(
+            request,
+            400,
+            "invalid_request_error",
+            f"Message batch {batch.id} has not ended: its results are available once its "
+            "processing_status is ended",
+        )
+    response = web.StreamResponse(
+        status=200, headers={"content-type": "application/binary", **_api_headers(request)}
+    )
+    await response.prepare(request)
+    for line in batch.result_lines():
+        await response.write(line)
+    await response.write_eof()
+    return response
+
+
 # --- the control API (not part of the real API) ------------------------------------------------
 
 
@@ -768,6 +986,64 @@ async def control_clock(request: web.Request) -> web.Response:
     return web.json_response({"now": clock.now(), "offset": clock.offset})
 
 
+def _fake_batches(state: FakeState, base_url: str) -> list[dict[str, Any]]:
+    store = state.batches
+    return [
+        batch.to_dict(base_url, live_counts=store.live_counts) for batch in store.newest_first()
+    ]
+
+
+def change_batches(state: FakeState, change: Any) -> None:
+    """Apply ``POST /_fake/batches``' body (each key optional, in this order):
+    ``{"scenarios": {custom_id: scenario}, "requests_per_second": n | null, "batch_id": id,
+    "live_counts": bool, "finish": true, "expire": true}``; ``batch_id`` narrows the speed,
+    finish and expire to one batch. ``ValueError`` (nothing changed) or ``KeyError``."""
+    if not isinstance(change, dict):
+        raise ValueError("the body is a JSON object")
+    known = {"scenarios", "requests_per_second", "batch_id", "live_counts", "finish", "expire"}
+    if extra := sorted(set(change) - known):
+        raise ValueError(f"unknown key(s) {', '.join(extra)}; known: {', '.join(sorted(known))}")
+    store = state.batches
+    batch_id = change.get("batch_id")
+    if batch_id is not None and batch_id not in {b.id for b in store.newest_first()}:
+        raise ValueError(f"no message batch {batch_id!r}")
+    scenarios = change.get("scenarios", {})
+    if not isinstance(scenarios, dict):
+        raise ValueError("'scenarios' is an object: custom_id -> scenario")
+    parsed = {}
+    for custom_id, data in scenarios.items():
+        try:
+            parsed[custom_id] = parse_batch_scenario(data)
+        except ValueError as error:
+            raise ValueError(f"scenario of {custom_id!r}: {error}") from None
+    speed = change.get("requests_per_second")
+    if speed is not None and (
+        isinstance(speed, bool) or not isinstance(speed, int | float) or speed < 0
+    ):
+        raise ValueError("'requests_per_second' is a number >= 0, or null for at once")
+    store.scenarios.update(parsed)
+    if "requests_per_second" in change:
+        store.set_speed(speed_of(speed), batch_id)
+    if "live_counts" in change:
+        store.live_counts = bool(change["live_counts"])
+    if change.get("finish"):
+        store.finish(batch_id)
+    if change.get("expire"):
+        store.expire(batch_id)
+
+
+async def control_batches(request: web.Request) -> web.Response:
+    """``GET``: every batch as the API shows it, newest first; ``POST``: see
+    ``change_batches``."""
+    state = request.app[STATE]
+    if request.method == "POST":
+        try:
+            change_batches(state, await _control_body(request))
+        except ValueError as error:
+            return _control_error(str(error))
+    return web.json_response(_fake_batches(state, _base_url(request)))
+
+
 async def control_cache(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATE].cache.entries())
 
@@ -811,6 +1087,12 @@ def build_app(config: FakeConfig | None = None) -> web.Application:
     app.router.add_get("/v1/files/{file_id}", file_handler)
     app.router.add_delete("/v1/files/{file_id}", file_handler)
     app.router.add_get("/v1/files/{file_id}/content", file_content_handler)
+    app.router.add_post("/v1/messages/batches", batches_create_handler)
+    app.router.add_get("/v1/messages/batches", batches_list_handler)
+    app.router.add_get("/v1/messages/batches/{batch_id}", batch_handler)
+    app.router.add_delete("/v1/messages/batches/{batch_id}", batch_handler)
+    app.router.add_post("/v1/messages/batches/{batch_id}/cancel", batch_cancel_handler)
+    app.router.add_get("/v1/messages/batches/{batch_id}/results", batch_results_handler)
     app.router.add_post("/_fake/scenarios", control_add_scenarios)
     app.router.add_get("/_fake/scenarios", control_list_scenarios)
     app.router.add_get("/_fake/requests", control_requests)
@@ -818,6 +1100,7 @@ def build_app(config: FakeConfig | None = None) -> web.Application:
     app.router.add_post("/_fake/models", control_change_models)
     app.router.add_route("*", "/_fake/clock", control_clock)
     app.router.add_get("/_fake/cache", control_cache)
+    app.router.add_route("*", "/_fake/batches", control_batches)
     app.router.add_post("/_fake/reset", control_reset)
     app.router.add_get("/_fake/health", control_health)
     return app

@@ -12,6 +12,10 @@
         fake.enqueue({"kind": "web_search", "searches": 2, "pause_after": 1})
         assert fake.files[0]["mime_type"] == "application/pdf"  # what the app uploaded
 
+        fake.set_batch_speed(0)  # batches created now stay in progress...
+        fake.set_batch_scenarios({"row-3": {"kind": "http_error", "status": 529}})
+        fake.finish_batches()  # ...until this; row-3 is errored, overloaded_error
+
 The server runs its own event loop on its own thread, so it serves sync and async clients alike,
 and a test's event loop never has to drive it. Every method is safe to call from any thread.
 """
@@ -28,9 +32,10 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from .batches import parse_batch_scenario
 from .catalogue import change_models
 from .scenarios import parse_scenarios
-from .server import STATE, FakeState, runner_base_url, serve
+from .server import STATE, FakeState, runner_base_url, serve, speed_of
 
 T = TypeVar("T")
 
@@ -42,13 +47,19 @@ class FakeAnthropicServer:
         first_token_delay: float = 0.0,
         reply_tokens: int | None = None,
         *,
+        batch_speed: float | None = None,
+        batch_live_counts: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        """``batch_speed``: requests of a message batch answered per second (None, the default
+        here: at once, so a batch has ended when it is next looked at; 0: held still)."""
         self._defaults = {
             "token_delay": token_delay,
             "first_token_delay": first_token_delay,
             "reply_tokens": reply_tokens,
+            "batch_speed": batch_speed,
+            "batch_live_counts": batch_live_counts,
         }
         self._host = host
         self._port = port
@@ -142,8 +153,9 @@ class FakeAnthropicServer:
         return self._call(lambda state: state.active_streams)
 
     def reset(self) -> None:
-        """Forget queued scenarios, logged requests, cache entries, uploaded files and paused
-        turns; restore the default catalogue and the real time."""
+        """Forget queued scenarios, logged requests, cache entries, uploaded files, message
+        batches (and their scenarios) and paused turns; restore the default catalogue, the real
+        time and the batch speed and counts given to the constructor."""
         self._call(lambda state: state.reset())
 
     # --- the model catalogue ---
@@ -216,6 +228,67 @@ class FakeAnthropicServer:
         return self._call(
             lambda state: state.files.add(data, filename, expires_in=expires_in).metadata()
         )
+
+    # --- the Message Batches API ---
+
+    @property
+    def batches(self) -> list[dict[str, Any]]:
+        """The batches created and not deleted, newest first, as ``GET`` shows them now
+        (``MessageBatch`` dicts)."""
+        base_url = self.base_url
+        return self._call(
+            lambda state: [
+                batch.to_dict(base_url, live_counts=state.batches.live_counts)
+                for batch in state.batches.newest_first()
+            ]
+        )
+
+    def batch_requests(self, batch_id: str) -> list[dict[str, Any]]:
+        """The ``{custom_id, params}`` requests of a batch, as they were sent (``KeyError`` if
+        there is no such batch)."""
+        return self._call(lambda state: copy.deepcopy(state.batches.requests_of(batch_id)))
+
+    def set_batch_speed(
+        self, requests_per_second: float | None, *, batch_id: str | None = None
+    ) -> None:
+        """How many requests of a batch are answered per second from now on: of every batch
+        without a speed of its own (and those created later), or of ``batch_id``'s. None: at
+        once; 0: held still (until ``finish_batches``, ``expire_batches`` or the clock passes
+        ``expires_at``). The fake's clock counts: ``advance_clock`` moves batches on too."""
+        speed = speed_of(requests_per_second)
+        self._call(lambda state: state.batches.set_speed(speed, batch_id))
+
+    def set_batch_live_counts(self, live: bool = True) -> None:
+        """``request_counts`` that move while a batch runs (True), or, as the API documents
+        them, every request ``processing`` until the batch ends (False, the default)."""
+
+        def change(state: FakeState) -> None:
+            state.batches.live_counts = live
+
+        self._call(change)
+
+    def set_batch_scenarios(self, scenarios: Mapping[str, dict[str, Any]]) -> None:
+        """The scenario of every request with this ``custom_id``, in any batch, until reset:
+        any kind ``enqueue`` takes (``http_error`` is an ``errored`` result with its error type
+        and message, ``reply`` a succeeded one with its text...) or ``{"kind": "expired"}``.
+        A bad one raises ``ValueError`` here and changes nothing."""
+        parsed = {}
+        for custom_id, data in scenarios.items():
+            try:
+                parsed[custom_id] = parse_batch_scenario(data)
+            except ValueError as error:
+                raise ValueError(f"scenario of {custom_id!r}: {error}") from None
+        self._call(lambda state: state.batches.scenarios.update(parsed))
+
+    def finish_batches(self, batch_id: str | None = None) -> None:
+        """End every batch not ended yet (or ``batch_id``) now: all its requests answered; a
+        canceling one's request under way answered and the rest canceled."""
+        self._call(lambda state: state.batches.finish(batch_id))
+
+    def expire_batches(self, batch_id: str | None = None) -> None:
+        """Make every batch in progress (or ``batch_id``) reach its ``expires_at`` now: the
+        requests not answered yet are ``expired``, and ``expires_at`` is now."""
+        self._call(lambda state: state.batches.expire(batch_id))
 
     def wait_for(
         self, predicate: Callable[[FakeAnthropicServer], bool], timeout: float = 5.0
