@@ -89,12 +89,13 @@ export function createAttachmentTray({ els, uploadUrl, max, model, onChange = ()
   function add(fileList) {
     const list = Array.from(fileList || []);
     if (!enabled || !list.length) return;
-    const { added, refused } = files.add(list);
-    notice = refused.length
-      ? `At most ${max} files per message: ${refused.join(", ")} ${refused.length === 1 ? "was" : "were"} not attached.`
-      : "";
-    added.forEach((item, i) => {
-      const file = list[i];
+    const refused = [];
+    for (const file of list) {
+      const [item] = files.add([file]).added;
+      if (!item) {
+        refused.push(file.name);
+        continue;
+      }
       if (item.kind === "image" && typeof URL.createObjectURL === "function") {
         previews.set(item.key, URL.createObjectURL(file));
       }
@@ -102,7 +103,10 @@ export function createAttachmentTray({ els, uploadUrl, max, model, onChange = ()
       chips.set(item.key, chip);
       els.list.append(chip);
       if (item.state === "uploading") upload(item, file);
-    });
+    }
+    notice = refused.length
+      ? `At most ${max} files per message: ${refused.join(", ")} ${refused.length === 1 ? "was" : "were"} not attached.`
+      : "";
     els.list.hidden = !files.items.length;
     showStatus();
     onChange();

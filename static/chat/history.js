@@ -1,11 +1,11 @@
 /*
  * The message history: one element per message of the branch shown, kept in message id
  * order (messages not yet stored, without an id, stay last; along a branch ids only grow),
- * the assistant replies' views, and their re-rendering, at most once per animation frame
- * while they stream (reply-view.js). A branch frame replaces what is shown (branches.js
- * plans it); a person's message shows its attachments above its text. What
- * is known of each message's versions and feedback is kept here; the buttons under a
- * message are drawn by the `decorate` function the page gives (message-tools.js).
+ * the assistant replies' views (reply-view.js), and their re-rendering, at most once per
+ * animation frame while they stream. A person's message shows its attachments above its
+ * text. A branch frame replaces what is shown (branches.js plans it). What is known of each
+ * message's versions and feedback is kept here; the buttons under a message are drawn by
+ * the `decorate` function the page gives (message-tools.js).
  */
 
 import { showMessageAttachments } from "./attachment-view.js";

@@ -41,7 +41,8 @@ export class ReplyView {
     this.el = createMessageElement("assistant");
     this.el.dataset.messageId = this.state.id;
     this.el.dataset.status = this.state.status;
-    this.sourcesEl = element("section", "reply-sources");
+    this.sourcesEl = element("div", "reply-sources");
+    this.sourcesEl.setAttribute("role", "group");
     this.sourcesEl.setAttribute("aria-label", "Sources");
     this.sourcesEl.hidden = true;
     this.shownSources = "";
