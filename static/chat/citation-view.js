@@ -101,7 +101,8 @@ function fit(cite, bounds) {
 }
 
 /* The popovers' behaviour, for every reply inside `root`: a press pins one open (and
- * closes the others), Escape hides it until the pointer or focus leaves. */
+ * closes the others) until the focus leaves it; Escape hides it until the pointer or the
+ * focus leaves. */
 export function handleCitationPopovers(root) {
   const close = (cite) => {
     cite.classList.remove("is-open");
@@ -134,10 +135,13 @@ export function handleCitationPopovers(root) {
       if (cite) fit(cite, root);
     });
   }
+  // Leaving a reference ends Escape's hiding; the focus leaving it also unpins it.
   for (const type of ["mouseout", "focusout"]) {
     root.addEventListener(type, (event) => {
       const cite = event.target.closest && event.target.closest(".cite");
-      if (cite && !cite.contains(event.relatedTarget)) cite.classList.remove("is-dismissed");
+      if (!cite || cite.contains(event.relatedTarget)) return;
+      cite.classList.remove("is-dismissed");
+      if (type === "focusout") close(cite);
     });
   }
 }

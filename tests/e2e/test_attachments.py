@@ -312,6 +312,15 @@ def test_a_web_search_reply_shows_the_search_its_results_and_numbered_citations(
     page.keyboard.press("Escape")
     expect(tip).to_be_hidden()
     expect(first).to_be_focused()
+    # Pinned open by a press; its link is the next stop of the keyboard; leaving unpins it.
+    page.keyboard.press("Enter")
+    expect(first).to_have_attribute("aria-expanded", "true")
+    expect(tip).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(tip.get_by_role("link")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(first).to_have_attribute("aria-expanded", "false")
+    expect(tip).to_be_hidden()
 
     shown_refs = refs.count()
     searches = saved.usage["server_tool_use"]["web_search_requests"]
