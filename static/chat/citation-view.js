@@ -16,7 +16,7 @@ function sourceElement(source) {
     span.append(externalLink(source.url, source.title), element("span", "source-host", hostOf(source.url)));
     return span;
   }
-  return element("span", "cite-source", sourceLine(source));
+  return element("span", "cite-source", source.title); // the passage says its page
 }
 
 // One reference: its button and its popover (`id` names the popover).

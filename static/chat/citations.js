@@ -37,13 +37,14 @@ export function citationSource(citation) {
 }
 
 /* Where in its document a passage is: "p. 3", "pp. 3–5" (page_location's end is
- * exclusive), "" when the citation does not say in pages. */
+ * exclusive; a no-break space keeps the number with its "p."), "" when the citation does
+ * not say in pages. */
 export function pagesText(citation) {
   if (!citation || citation.type !== "page_location") return "";
   const start = Number(citation.start_page_number);
   if (!Number.isInteger(start) || start < 1) return "";
   const last = Number(citation.end_page_number) - 1;
-  return Number.isInteger(last) && last > start ? `pp. ${start}–${last}` : `p. ${start}`;
+  return Number.isInteger(last) && last > start ? `pp.\u00a0${start}–${last}` : `p.\u00a0${start}`;
 }
 
 /* The numbers of a reply's sources, from its content blocks (first first): `sources` in

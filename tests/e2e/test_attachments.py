@@ -42,6 +42,34 @@ def png(width: int = 640, height: int = 400) -> bytes:
     return out.getvalue()
 
 
+def pdf(lines: list[str]) -> bytes:
+    """A PDF with one line of text (Helvetica) on each page, its cross-reference table
+    exact: what pypdf reads as a real document."""
+    font = "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>", "", font]
+    kids = []
+    for line in lines:
+        stream = f"BT /F1 14 Tf 72 720 Td ({line}) Tj ET"
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {len(objects)} 0 R"
+            " /Resources << /Font << /F1 3 0 R >> >> >>"
+        )
+        kids.append(f"{len(objects)} 0 R")
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode()
+    table = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\n".encode()
+    out += f"startxref\n{table}\n%%EOF\n".encode()
+    return bytes(out)
+
+
 # Files dragged over the chat and let go, as a browser dispatches them: the drop target shows
 # on dragover; `drop` lets them go.
 DRAG_FILES = """([files, selector]) => {
@@ -186,6 +214,49 @@ def test_a_refused_file_says_why_and_holds_send_back_until_removed(
     expect(card.locator(".file-card-detail")).to_have_text(re.compile(r"^Text · \d+ B$"))
     sent = fake_api.requests[-1]["body"]["messages"][0]["content"]
     assert [block["type"] for block in sent] == ["document", "text"]
+
+
+def test_a_reply_citing_an_attached_pdf_numbers_its_passages_by_page(
+    live_server_url, page, fake_api, owner
+):
+    fake_api.enqueue({"kind": "cite", "quotes": 2})
+    log_in(page, live_server_url)
+    lines = ["The harbour opens at six in the morning.", "Boats leave the harbour at noon."]
+    page.set_input_files(
+        "#attach-input",
+        files=[{"name": "harbour.pdf", "mimeType": "application/pdf", "buffer": pdf(lines)}],
+    )
+    detail = page.locator('.chip[data-state="ready"] .chip-detail')
+    expect(detail).to_have_text(re.compile(r"^PDF · 2 pages · \d+ (B|KB)$"))
+    page.fill("#composer", "When does the harbour open?")
+    page.press("#composer", "Enter")
+
+    reply = page.locator(ASSISTANT)
+    expect(reply).to_have_attribute("data-status", "complete")
+    card = page.locator(f"{USER} .file-card")
+    expect(card.locator(".file-card-name")).to_have_text("harbour.pdf")
+    expect(card).to_have_attribute("href", re.compile(r"/attachments/\d+/$"))
+    sent = fake_api.requests[-1]["body"]["messages"][0]["content"][0]
+    assert (sent["type"], sent["title"], sent["citations"]) == (
+        "document",
+        "harbour.pdf",
+        {"enabled": True},
+    )
+
+    # One document, one number; each passage says its page.
+    refs = reply.get_by_role("button", name="Source 1")
+    expect(refs).to_have_count(2)
+    expect(reply.locator(".reply-source")).to_have_count(1)
+    expect(reply.locator(".reply-source")).to_contain_text("harbour.pdf, p.\u00a01, p.\u00a02")
+    refs.first.focus()
+    tip = reply.locator(f"#{refs.first.get_attribute('aria-describedby')}")
+    expect(tip).to_contain_text("(p.\u00a01)")
+    expect(tip).to_contain_text("harbour.pdf")
+    saved = Message.objects.get(role="assistant")
+    cited = [c for block in saved.content for c in block.get("citations") or []]
+    assert [c["type"] for c in cited] == ["page_location", "page_location"]
+    expect(tip).to_contain_text(cited[0]["cited_text"].strip())
+    shoot(page, "attachments-pdf-citation")
 
 
 def test_an_edit_keeps_removes_and_adds_files(live_server_url, page, fake_api, owner):

@@ -46,8 +46,8 @@ describe("sources", () => {
   });
 
   test("pages: one, or a range (the API's end is exclusive)", () => {
-    assert.equal(pagesText(pdfPages(3, 4)), "p. 3");
-    assert.equal(pagesText(pdfPages(3, 6)), "pp. 3–5");
+    assert.equal(pagesText(pdfPages(3, 4)), "p.\u00a03");
+    assert.equal(pagesText(pdfPages(3, 6)), "pp.\u00a03–5");
     assert.equal(pagesText(chars(0)), "");
     assert.equal(pagesText({ type: "page_location", start_page_number: 0 }), "");
   });
@@ -78,14 +78,14 @@ describe("numbers", () => {
     const refs = blockReferences(blocks[4], numbering);
     assert.equal(refs.length, 1);
     assert.equal(refs[0].number, 3);
-    assert.deepEqual(refs[0].passages, [{ text: "A passage.", where: "p. 2" }, { text: "A passage.", where: "p. 5" }]);
+    assert.deepEqual(refs[0].passages, [{ text: "A passage.", where: "p.\u00a02" }, { text: "A passage.", where: "p.\u00a05" }]);
     assert.deepEqual(blockReferences(text("x", [web(2), web(1)]), numbering).map((r) => r.number), [1, 2]);
     assert.deepEqual(blockReferences(text("no citations"), numbering), []);
   });
 
   test("a source in words: the page's title and host, the document's title and pages", () => {
     assert.equal(sourceLine(numbering.sources[0]), "Page 1 (example.com)");
-    assert.equal(sourceLine(numbering.sources[2]), "Annual report.pdf, p. 2, p. 5");
+    assert.equal(sourceLine(numbering.sources[2]), "Annual report.pdf, p.\u00a02, p.\u00a05");
   });
 
   test("nothing cited: no sources", () => {
