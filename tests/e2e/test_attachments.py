@@ -442,3 +442,48 @@ def test_web_search_in_a_conversations_settings_follows_in_another_tab(
     assert (saved.model, saved.web_search) == ("claude-haiku-4-5", False)
     expect(other.get_by_role("checkbox", name="Search the web")).to_be_hidden()
     tab.close()
+
+
+def test_an_image_pasted_in_the_message_box_is_attached(live_server_url, page, fake_api, owner):
+    log_in(page, live_server_url)
+    page.evaluate(
+        """(b64) => {
+          const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+          const transfer = new DataTransfer();
+          transfer.items.add(new File([bytes], "pasted.png", { type: "image/png" }));
+          const init = { clipboardData: transfer, bubbles: true, cancelable: true };
+          document.getElementById("composer").dispatchEvent(new ClipboardEvent("paste", init));
+        }""",
+        base64.b64encode(png(320, 200)).decode(),
+    )
+    chip = page.locator(".chip")
+    expect(chip).to_have_attribute("data-state", "ready")
+    expect(chip.locator(".chip-detail")).to_contain_text("320\u00d7200")
+    assert Attachment.objects.get().name == "pasted.png"
+
+
+def test_a_page_read_and_a_failed_search_are_said_in_words(live_server_url, page, fake_api, owner):
+    chat = conversation(owner, "Reading")
+    Conversation.objects.filter(pk=chat.pk).update(web_search=True)
+    fake_api.enqueue(
+        {"kind": "web_fetch", "url": "https://example.com/timetable"},
+        {"kind": "web_search", "queries": ["ferry times"], "error": "too_many_requests"},
+    )
+    log_in(page, live_server_url, f"/c/{chat.pk}/")
+    page.fill("#composer", "Read https://example.com/timetable please")
+    page.press("#composer", "Enter")
+    reply = page.locator(ASSISTANT)
+    expect(reply).to_have_attribute("data-status", "complete")
+    call = reply.locator(".server-tool")
+    expect(call).to_have_text("Read https://example.com/timetable")
+    expect(call.get_by_role("link")).to_have_attribute("rel", "noopener noreferrer")
+    expect(reply.locator(".server-tool-result .web-result-host")).to_have_text("example.com")
+
+    page.fill("#composer", "And the ferry times?")
+    page.press("#composer", "Enter")
+    second = page.locator(ASSISTANT).last
+    expect(second).to_have_attribute("data-status", "complete")
+    expect(second.locator(".server-tool-error")).to_have_text(
+        "The web search failed: too many requests for now."
+    )
+    shoot(page, "web-fetch-and-search-error")
