@@ -95,8 +95,7 @@ def test_results_are_whole_messages_with_batch_usage(client):
         assert message.usage.output_tokens > 0 and message.usage.input_tokens > 0
 
 
-def test_results_come_in_an_order_of_their_own_the_same_each_time(fake):
-    client = anthropic.Anthropic(api_key="k", base_url=fake.base_url, max_retries=0)
+def test_results_come_in_an_order_of_their_own_the_same_each_time(client):
     batch = client.messages.batches.create(requests=rows(20))
     order = [line.custom_id for line in client.messages.batches.results(batch.id)]
     assert sorted(order) == sorted(f"row-{n}" for n in range(20))
