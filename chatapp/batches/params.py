@@ -90,8 +90,8 @@ def fingerprint(*, prompt: str, system: str) -> bytes:
 def schema_parse(text: str) -> dict:
     """The output schema given as JSON text: an object schema with named properties, each
     of which becomes a column of the CSV download. ValueError, with a sentence, otherwise.
-    `additionalProperties: false`, which the API needs on every object, is added to the top
-    level when it is missing."""
+    `additionalProperties: false`, which the API needs on every object, is added where it
+    is missing."""
     try:
         schema = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -105,9 +105,33 @@ def schema_parse(text: str) -> dict:
         raise ValueError('The schema must name its fields in "properties".')
     if any(not name.strip() for name in properties):
         raise ValueError("Each field of the schema needs a name.")
-    if "additionalProperties" not in schema:
-        schema = {**schema, "additionalProperties": False}
-    return schema
+    return _closed(schema)
+
+
+_SUBSCHEMA_LISTS = ("anyOf", "allOf", "oneOf", "prefixItems")
+_SUBSCHEMA_MAPS = ("properties", "$defs", "definitions")
+
+
+def _closed(node):
+    """The schema with `additionalProperties: false` on every object that does not say
+    otherwise (nested ones too), as structured outputs require."""
+    if isinstance(node, list):
+        return [_closed(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    closed = {}
+    for key, value in node.items():
+        if key in _SUBSCHEMA_MAPS and isinstance(value, dict):
+            closed[key] = {name: _closed(sub) for name, sub in value.items()}
+        elif key in _SUBSCHEMA_LISTS or key == "items":
+            closed[key] = _closed(value)
+        else:
+            closed[key] = value
+    kinds = node.get("type")
+    is_object = kinds == "object" or (isinstance(kinds, list) and "object" in kinds)
+    if (is_object or "properties" in node) and "additionalProperties" not in node:
+        closed["additionalProperties"] = False
+    return closed
 
 
 def schema_fields(schema: dict | None) -> list[str]:
