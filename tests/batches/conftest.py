@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -59,3 +60,13 @@ def post_job(client, data: bytes, *, name="tickets.csv", **fields):
     form = {"model": HAIKU, "system": "", "max_tokens": "200", **fields}
     form["file"] = SimpleUploadedFile(name, data, content_type="text/csv")
     return client.post(LIST, form)
+
+
+def streamed(response) -> str:
+    """A streamed download's text, read as an ASGI server reads it (asynchronously)."""
+    assert response.streaming and response.is_async
+
+    async def read():
+        return b"".join([chunk async for chunk in response.streaming_content])
+
+    return async_to_sync(read)().decode()

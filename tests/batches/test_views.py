@@ -16,7 +16,7 @@ from chatapp.batches.selectors import RESULTS_PER_PAGE
 from chatapp.batches.services import batch_part_imported, batch_results_import
 from chatapp.usage.models import UsageRecord
 
-from .conftest import LIST, csv_bytes, post_job, prompts
+from .conftest import LIST, csv_bytes, post_job, prompts, streamed
 from .test_import import succeeded
 
 pytestmark = pytest.mark.usefixtures("no_budget")
@@ -146,7 +146,7 @@ def test_the_downloads_put_each_input_beside_its_output_and_schema_fields_in_col
     assert response.status_code == 200 and response.streaming and response.is_async
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert f"tickets-results-{job.pk}.csv" in response["Content-Disposition"]
-    text = b"".join(response).decode()
+    text = streamed(response)
     assert text.startswith("\ufeff")
     table = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
     assert list(table[0]) == [
@@ -187,7 +187,7 @@ def test_the_downloads_put_each_input_beside_its_output_and_schema_fields_in_col
 
     response = client.get(f"/batches/{job.pk}/results.jsonl")
     assert response["Content-Type"] == "application/jsonl; charset=utf-8"
-    lines = [json.loads(line) for line in b"".join(response).splitlines()]
+    lines = [json.loads(line) for line in streamed(response).splitlines()]
     assert [line["row"] for line in lines] == [1, 2, 3, 4]
     assert lines[0]["input"] == {"prompt": "Charged twice", "system": "Label tickets."}
     assert lines[0]["data"] == {"label": "billing", "urgent": True, "prompt": "x"}
