@@ -159,6 +159,11 @@ CHAT_PROMPT_CACHING = env.bool("CHAT_PROMPT_CACHING", default=True)
 CHAT_CACHE_TTL = env.str("CHAT_CACHE_TTL", default="5m")
 # How many times a reply paused by the API (`pause_turn`) is continued by itself.
 CHAT_PAUSE_TURN_CONTINUES = env.int("CHAT_PAUSE_TURN_CONTINUES", default=3)
+# A streaming reply's text and usage so far are saved every this many seconds (and at each
+# block's end), so a crash keeps them; its process renews its lease on it, and a reply
+# whose lease runs out (its process died) is recovered by any other process.
+CHAT_CHECKPOINT_SECONDS = env.float("CHAT_CHECKPOINT_SECONDS", default=2.0)
+CHAT_REPLY_LEASE_SECONDS = env.float("CHAT_REPLY_LEASE_SECONDS", default=15.0)
 if CHAT_CACHE_TTL not in ("5m", "1h"):
     raise ImproperlyConfigured(f"CHAT_CACHE_TTL is 5m or 1h, not {CHAT_CACHE_TTL!r}.")
 CHAT_DEFAULT_MAX_TOKENS = env.int("CHAT_DEFAULT_MAX_TOKENS", default=4096)

@@ -57,6 +57,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Joined before the handshake completes, so nothing sent after it is missed.
         await self.channel_layer.group_add(self.user_group, self.channel_name)
         await self.accept()
+        self.hub.keep_leases()
         self.outbox = Outbox(
             self._send_text,
             settings.CHAT_CLIENT_BUFFER_FRAMES,

@@ -8,6 +8,7 @@ and costed through the chat services, and its `message_stop` follows.
 """
 
 import asyncio
+import copy
 import dataclasses
 import logging
 import time
@@ -19,13 +20,24 @@ from django.conf import settings
 from chatapp.llm.stream import ReplyState, UpstreamError, stream_events, upstream_error
 
 from . import protocol
-from .db import run_settlement
+from .db import run_db, run_settlement
 from .models import Message
 from .outbox import Frame, Outbox, is_stop
-from .services import AcceptedMessage, reply_finalize
+from .services import (
+    AcceptedMessage,
+    replies_lease_renew,
+    replies_recover,
+    reply_checkpoint,
+    reply_finalize,
+)
 from .titles import title_write
 
 logger = logging.getLogger(__name__)
+
+
+def _log_failure(future: asyncio.Future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.error("a checkpoint failed", exc_info=future.exception())
 
 
 class LiveReply:
@@ -55,6 +67,27 @@ class LiveReply:
         self._batch: list[list] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._forwarding: asyncio.Task | None = None
+        # The last save of the reply so far (what a crash keeps), and when it was made.
+        self._checkpoint: asyncio.Future | None = None
+        self._checkpointed_at = time.monotonic()
+
+    def _save_checkpoint(self) -> None:
+        """Saves the reply so far, in the background: at most one save at a time, so a
+        slow database is never asked for more than one per reply."""
+        if self._checkpoint is not None and not self._checkpoint.done():
+            return
+        self._checkpointed_at = time.monotonic()
+        state = self.state
+        self._checkpoint = asyncio.ensure_future(
+            run_db(
+                reply_checkpoint,
+                reply_id=self.message_id,
+                content=copy.deepcopy(state.saved_content()),
+                usage=state.usage_so_far(),
+                server_tool_use=state.total_server_tool_use(),
+            )
+        )
+        self._checkpoint.add_done_callback(_log_failure)
 
     def stop(self) -> bool:
         """Asks the reply to stop; the partial reply is saved as stopped."""
@@ -122,6 +155,7 @@ class LiveReply:
         error: UpstreamError | None = None
         continued = 0
         asked = request.messages
+        checkpoint_every = settings.CHAT_CHECKPOINT_SECONDS
         try:
             while True:
                 saw_stop = False
@@ -139,6 +173,10 @@ class LiveReply:
                         if "index" in event.data:
                             event.data["index"] += offset
                         self._relay(event.data)
+                    if kind == "content_block_stop" or (
+                        time.monotonic() - self._checkpointed_at >= checkpoint_every
+                    ):
+                        self._save_checkpoint()
                 if not saw_stop:
                     raise UpstreamError(
                         "upstream_connection", "The API ended the reply before it was finished."
@@ -223,6 +261,8 @@ class Hub:
         self._listener: asyncio.Task | None = None
         # Work that follows a reply (its title), kept until done.
         self._after: set[asyncio.Task] = set()
+        # Renews the leases of this process's replies, and recovers those of dead ones.
+        self._keeper: asyncio.Task | None = None
         # Per conversation: the lock that keeps this hub's joins and leaves of its live
         # group in order, and how many are waiting for it.
         self._membership: dict[int, tuple[asyncio.Lock, list[int]]] = {}
@@ -263,7 +303,51 @@ class Hub:
     def reply_in(self, conversation_id: int) -> LiveReply | None:
         return self._replies.get(conversation_id)
 
+    def keep_leases(self) -> None:
+        """Starts the task that keeps this process's replies leased to it, once."""
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self._keep(), name="reply-leases")
+
+    async def _keep(self) -> None:
+        """Every third of a lease: renews the leases of the replies streaming here, then
+        recovers any reply whose process died (its lease ran out), and tells the tabs
+        showing it here and in other processes."""
+        while True:
+            await asyncio.sleep(settings.CHAT_REPLY_LEASE_SECONDS / 3)
+            try:
+                mine = [reply.message_id for reply in self._replies.values()]
+                await run_db(replies_lease_renew, reply_ids=mine)
+                recovered = await run_db(replies_recover, exclude=tuple(mine), unleased=False)
+                for message in recovered:
+                    await self.announce_ended(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("could not renew or recover reply leases")
+
+    async def announce_ended(self, message: Message) -> None:
+        """A reply ended elsewhere (recovered): every tab showing it gets its final
+        state, as a resync of an ended reply."""
+        frame = protocol.resync_frame(
+            conversation_id=message.conversation_id,
+            message_id=message.pk,
+            seq=None,
+            message=message.to_dict(),
+        )
+        self.broadcast(message.conversation_id, frame)
+        if self.cross_process:
+            await get_channel_layer().group_send(
+                protocol.conversation_group_name(message.conversation_id),
+                protocol.relay_message(
+                    origin=self.process_id,
+                    conversation_id=message.conversation_id,
+                    message_id=message.pk,
+                    frames=[[None, protocol.encode(frame)]],
+                ),
+            )
+
     def start(self, accepted: AcceptedMessage) -> LiveReply:
+        self.keep_leases()
         reply = LiveReply(accepted, self)
         conversation_id = reply.conversation_id
         self._replies[conversation_id] = reply
@@ -357,14 +441,18 @@ class Hub:
                 reply.stop()
 
     async def wait_idle(self) -> None:
-        """Waits for every live reply, and the work that follows them, to end (tests and
-        shutdown)."""
+        """Waits for every live reply, and the work that follows them, to end; then stops
+        keeping leases (tests and shutdown)."""
         while self._replies or self._after:
             await asyncio.gather(
                 *(r.task for r in list(self._replies.values()) if r.task),
                 *self._after,
                 return_exceptions=True,
             )
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
+            self._keeper = None
 
 
 hub = Hub()

@@ -106,6 +106,9 @@ class Message(models.Model):
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # While a reply streams, the process running it renews this lease; a streaming reply
+    # whose lease has run out lost its process, and is recovered (services.replies_recover).
+    lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -1,6 +1,7 @@
 """Business actions on conversations and messages (sync: called through
 database_sync_to_async by the consumer and directly by views and commands)."""
 
+import datetime as dt
 import functools
 import json
 import uuid
@@ -10,6 +11,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from chatapp import sql
@@ -183,6 +185,7 @@ def _start_reply(
             status=Message.Status.STREAMING,
             model=conversation.model,
             client_id=client_id,
+            lease_until=reply_lease_end(),
         )
     )
     conversation.active_leaf = reply
@@ -526,23 +529,74 @@ def reply_finalize(
     return reply
 
 
-def replies_mark_interrupted() -> int:
-    """Marks replies left `streaming` by a server that stopped as failed, so their
-    conversations can go on, and settles their reservations as errors: the usage the API
-    reported died with the server, so they are recorded with no tokens, for an admin to
-    see. Run at start-up, while no server process is streaming."""
-    with transaction.atomic():
-        for record in UsageRecord.objects.select_related("price").filter(
-            status=UsageRecord.Status.RESERVED,
-            message_id__in=Message.objects.filter(status=Message.Status.STREAMING).values("pk"),
-        ):
-            usage_settle(record=record, usage={}, status=UsageRecord.Status.ERROR)
-        return Message.objects.filter(status=Message.Status.STREAMING).update(
-            status=Message.Status.ERROR,
-            error_code="interrupted",
-            error_message="The server stopped before this reply finished.",
-            completed_at=timezone.now(),
+def reply_lease_end() -> dt.datetime:
+    return timezone.now() + dt.timedelta(seconds=settings.CHAT_REPLY_LEASE_SECONDS)
+
+
+def reply_checkpoint(
+    *, reply_id: int, content: list[dict], usage: dict, server_tool_use: dict
+) -> None:
+    """Saves a streaming reply's blocks and usage so far (ReplyState.usage_so_far), and
+    renews its lease: what a crash keeps. A reply that has ended meanwhile is left as it
+    was saved."""
+    Message.objects.filter(pk=reply_id, status=Message.Status.STREAMING).update(
+        content=content,
+        search_text="".join(b.get("text", "") for b in content if b.get("type") == "text"),
+        server_tool_use=server_tool_use,
+        lease_until=reply_lease_end(),
+        **usage,
+    )
+
+
+def replies_lease_renew(*, reply_ids: list[int]) -> None:
+    """The replies this process streams are still its own (one UPDATE for all)."""
+    if reply_ids:
+        Message.objects.filter(pk__in=reply_ids, status=Message.Status.STREAMING).update(
+            lease_until=reply_lease_end()
         )
+
+
+INTERRUPTED = "The server stopped before this reply finished: what had arrived is kept."
+
+
+def replies_recover(*, exclude: tuple[int, ...] = (), unleased: bool = True) -> list[Message]:
+    """Recovers the replies whose process died: streaming, with a lease that ran out.
+    Each keeps its last checkpoint (its text and the usage known then), is marked
+    `interrupted`, and its ledger row is settled at the checkpointed usage, flagged as
+    interrupted. Safe to run at any moment, in any process: a reply another live process
+    streams has a lease it keeps renewing (`exclude`: this process's own). `unleased`:
+    also the replies of a version that gave no lease (start-up only)."""
+    recovered = []
+    now = timezone.now()
+    expired = Q(lease_until__lt=now)
+    if unleased:
+        expired |= Q(lease_until__isnull=True)
+    with transaction.atomic():
+        lost = (
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(expired, status=Message.Status.STREAMING)
+            .exclude(pk__in=exclude)
+        )
+        for reply in lost:
+            reply.status = Message.Status.ERROR
+            reply.error_code = "interrupted"
+            reply.error_message = INTERRUPTED
+            reply.completed_at = now
+            sql.update(reply, ("status", "error_code", "error_message", "completed_at"))
+            record = (
+                UsageRecord.objects.select_related("price")
+                .filter(message_id=reply.pk, status=UsageRecord.Status.RESERVED)
+                .first()
+            )
+            if record is not None:
+                usage_settle(
+                    record=record,
+                    usage={**reply.usage, "server_tool_use": reply.server_tool_use},
+                    status=UsageRecord.Status.INTERRUPTED,
+                )
+                reply.usage_record = record
+            recovered.append(reply)
+    return recovered
 
 
 def conversation_announce(*, conversation: Conversation) -> None:

@@ -186,6 +186,9 @@ class ReplyState:
     # The API's usage.server_tool_use of the current call (cumulative, like the tokens).
     server_tool_use: dict = field(default_factory=dict)
     _server_tool_use_before: dict = field(default_factory=dict)
+    # Deltas of text, thinking and tool input seen: each is at least one output token, a
+    # floor for the output billed while the API has not yet said (a crash's checkpoint).
+    deltas_seen: int = 0
 
     def continue_turn(self) -> list[dict]:
         """Ready for the call that continues a paused turn; returns the assistant turn to
@@ -202,6 +205,14 @@ class ReplyState:
     def total_usage(self) -> dict:
         """Every call of the reply (a paused turn continued is billed per call)."""
         return {name: self._usage_before.get(name, 0) + self.usage[name] for name in USAGE_FIELDS}
+
+    def usage_so_far(self) -> dict:
+        """What the reply has used until now, for a checkpoint: every call's usage as the
+        API reported it, with the output no lower than the deltas seen (the API says the
+        output tokens only at the end of each call)."""
+        usage = self.total_usage()
+        usage["output_tokens"] = max(usage["output_tokens"], self.deltas_seen)
+        return usage
 
     def total_server_tool_use(self) -> dict:
         """The server tools' requests (web searches, fetches) over every call."""
@@ -221,6 +232,7 @@ class ReplyState:
         if "index" in event and self.index_offset:
             event = {**event, "index": event["index"] + self.index_offset}
         if kind == "content_block_delta":
+            self.deltas_seen += 1
             block = self.content[event["index"]]
             delta = event["delta"]
             delta_type = delta.get("type")

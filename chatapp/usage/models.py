@@ -94,6 +94,8 @@ class UsageRecord(token_columns(models.PositiveIntegerField)):
         COMPLETE = "complete"
         STOPPED = "stopped"
         ERROR = "error"
+        # The server died mid-call: settled at the usage its last checkpoint knew.
+        INTERRUPTED = "interrupted"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="usage"
@@ -103,7 +105,7 @@ class UsageRecord(token_columns(models.PositiveIntegerField)):
     model = models.CharField(max_length=100)
     purpose = models.CharField(max_length=10, choices=Purpose.choices, default=Purpose.CHAT)
     is_batch = models.BooleanField(default=False)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RESERVED)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RESERVED)
     # The most the call can cost, held against the budget until it is settled.
     reserved_cost = models.DecimalField(**MONEY, default=Decimal(0))
     # The exact cost; null when the model has no price (flagged to admins, never 0).
