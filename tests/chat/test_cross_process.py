@@ -101,13 +101,21 @@ async def test_a_tab_on_another_process_sees_the_live_stream(layer, fake_api, re
     assert seen_there[-1]["message"] == seen_here[-1]["message"]
 
 
+async def past_the_first_relayed_frames(tab) -> None:
+    """Waits until the reply's first frames have surely gone to the other processes
+    (batches of CHAT_RELAY_BATCH_MS): a tab that opens the conversation after that has
+    missed them, and needs a resync. One opening sooner may get every frame from the
+    first, and rightly no resync."""
+    for _ in range(60):  # 0.3 s of the reply at 5 ms a token
+        await receive_until(tab, "content_block_delta")
+
+
 async def test_opening_mid_reply_on_another_process_resyncs(layer, fake_api, remote_socket):
     local, remote = await remote_socket()
     conversation_id = await start_conversation(local)
     fake_api.enqueue({"kind": "reply", "tokens": 400, "token_delay": 0.005})
     await local.send_json_to(user_message("Long", conversation_id))
-    await receive_until(local, "content_block_delta")
-    await receive_until(local, "content_block_delta")
+    await past_the_first_relayed_frames(local)
 
     await remote.send_json_to({"type": "open", "conversation_id": conversation_id})
     frames = await receive_until(remote, "message_stop")
@@ -136,9 +144,9 @@ async def test_a_reply_sent_right_after_the_last_one_is_still_reachable(
     conversation_id = await start_conversation(local)
     fake_api.enqueue({"kind": "reply", "tokens": 400, "token_delay": 0.005})
     await local.send_json_to(user_message("Right away", conversation_id))
-    await receive_until(local, "content_block_delta")
     with contextlib.suppress(TimeoutError):  # no leave at all is right too
         await asyncio.wait_for(discarded.wait(), 1)
+    await past_the_first_relayed_frames(local)
 
     await remote.send_json_to({"type": "open", "conversation_id": conversation_id})
     frames = await receive_until(remote, "message_stop")
