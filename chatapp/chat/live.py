@@ -305,7 +305,8 @@ class Hub:
 
     def keep_leases(self) -> None:
         """Starts the task that keeps this process's replies leased to it, once."""
-        if self._keeper is None or self._keeper.done():
+        keeper = self._keeper
+        if keeper is None or keeper.done() or keeper.get_loop() is not asyncio.get_running_loop():
             self._keeper = asyncio.create_task(self._keep(), name="reply-leases")
 
     async def _keep(self) -> None:
@@ -449,10 +450,10 @@ class Hub:
                 *self._after,
                 return_exceptions=True,
             )
-        if self._keeper is not None:
-            self._keeper.cancel()
-            await asyncio.gather(self._keeper, return_exceptions=True)
-            self._keeper = None
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None and keeper.get_loop() is asyncio.get_running_loop():
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
 
 
 hub = Hub()

@@ -11,13 +11,12 @@ import pytest
 import redis
 from channels.layers import get_channel_layer
 from channels.routing import URLRouter
-from channels.security.websocket import AllowedHostsOriginValidator
 from channels.testing import WebsocketCommunicator
 from django.urls import path
 
 from chatapp.chat.consumers import ChatConsumer
 from chatapp.chat.live import Hub
-from chatapp.chat.middleware import SessionUserMiddleware
+from chatapp.chat.middleware import SameOriginValidator, SessionUserMiddleware
 
 from .helpers import joined_text, receive_until, saved, user_message
 from .test_relay import shown_text
@@ -29,7 +28,7 @@ class OtherProcessConsumer(ChatConsumer):
     hub = Hub()
 
 
-other_process = AllowedHostsOriginValidator(
+other_process = SameOriginValidator(
     SessionUserMiddleware(URLRouter([path("ws/chat/", OtherProcessConsumer.as_asgi())]))
 )
 
