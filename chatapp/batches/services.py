@@ -497,15 +497,20 @@ def _counts_from(part: BatchPart, batch: dict) -> None:
 
 
 def _part_attempt_failed(part: BatchPart, exc: UpstreamError, *, sending: bool) -> None:
-    """A failed call: tried again later (backing off) when it may pass; a refused
-    submission closes the part, its requests errored with the API's reason."""
-    if sending and exc.code not in api.RETRYABLE:
+    """A failed call: tried again later (backing off) when it may pass. A refused
+    submission, or a batch the API no longer has (deleted, or its results archived),
+    closes the part: its requests without a result are errored with the API's reason."""
+    gone = not sending and exc.code == "upstream_not_found"
+    if (sending and exc.code not in api.RETRYABLE) or gone:
         logger.warning("batch job %s part %s refused: %s", part.job_id, part.number, exc.message)
+        reason = exc.message
+        if gone:
+            reason = f"The API no longer has this batch or its results ({exc.message})."
         batch_part_close_unsent(
             part=part,
-            result=_errored(exc.code, exc.message),
+            result=_errored(exc.code, reason),
             status=BatchPart.Status.FAILED,
-            reason=exc.message,
+            reason=reason,
         )
         return
     attempts = part.attempts + 1

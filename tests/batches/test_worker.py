@@ -18,6 +18,7 @@ from chatapp.batches import worker
 from chatapp.batches.models import BatchJob, BatchPart, BatchRequest
 from chatapp.batches.services import batch_part_recover
 from chatapp.llm import batches as api
+from chatapp.llm.client import sync_client
 from chatapp.usage.models import ModelPrice, UsageDaily, UsageRecord
 from chatapp.usage.pricing import TokenUsage, cost_of
 from chatapp.usage.services import month_to_date
@@ -298,3 +299,20 @@ def test_structured_output_is_asked_for_and_its_fields_are_columns(client, owner
     for row in table:
         assert row["label"] in ("billing", "bug", "other")
         assert json.loads(row["details"]).keys() == {"urgent"}
+
+
+def test_a_batch_the_api_no_longer_has_errors_its_requests_at_no_cost(client, owner, fake):
+    fake.set_batch_speed(0)
+    client.force_login(owner)
+    job = make_job(client, prompts(3))
+    assert worker.run_until(
+        lambda: BatchPart.objects.filter(status="in_progress").exists(), timeout=10
+    )
+    part = BatchPart.objects.get()
+    fake.finish_batches()
+    sync_client().messages.batches.delete(part.batch_id)  # deleted at the API meanwhile
+    run_to_the_end(job)
+    part.refresh_from_db()
+    assert job.status == "failed" and job.errored == 3 and part.status == "failed"
+    assert "no longer has this batch" in job.error
+    assert set(UsageRecord.objects.values_list("status", "cost")) == {("error", Decimal(0))}
