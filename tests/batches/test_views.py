@@ -240,3 +240,14 @@ def test_failed_rows_are_sent_again_as_a_new_job_in_one_click(client, owner):
         (3, "t-4"),
     ]
     assert UsageRecord.objects.filter(status="reserved").count() == 3
+
+
+def test_staff_read_jobs_in_the_admin(client, owner, staff):
+    client.force_login(owner)
+    job = make_job(client, prompts(2))
+    client.force_login(staff)
+    listing = client.get(reverse("admin:batches_batchjob_changelist"))
+    assert listing.status_code == 200 and "tickets.csv" in listing.content.decode()
+    page = client.get(reverse("admin:batches_batchjob_change", args=[job.pk]))
+    assert page.status_code == 200 and "Pending" in page.content.decode()
+    assert client.get(reverse("admin:batches_batchjob_add")).status_code == 403
