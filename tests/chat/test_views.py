@@ -188,3 +188,12 @@ def test_the_page_preloads_every_client_module(client, owner):
         entry = f'<script type="module" src="/static/chat/{name}"></script>'
         assert preload in html or entry in html, name
     assert html.count('type="module"') == 1
+
+
+def test_pages_forbid_inline_scripts(client, owner):
+    client.force_login(owner)
+    policy = client.get(reverse("chat:index"))["Content-Security-Policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";") if d.strip())
+    assert directives["script-src"] == "'self'"
+    assert "unsafe-inline" not in directives["script-src"]
+    assert directives["frame-ancestors"] == "'none'" and directives["object-src"] == "'none'"
