@@ -1,6 +1,7 @@
 """Django settings. Every value a deployment may change comes from the environment
 (see the configuration table in README.md); the defaults suit a laptop."""
 
+import datetime as dt
 import secrets
 from decimal import Decimal
 from pathlib import Path
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "chatapp.chat",
     "chatapp.attachments",
     "chatapp.llm",
@@ -56,7 +58,29 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last: it answers a locked-out sign-in with the lockout page (templates/registration).
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login throttling (django-axes) on both sign-in pages: after LOGIN_FAILURE_LIMIT failures
+# for one user name, or from one address, sign-in is refused for LOGIN_COOLOFF_MINUTES,
+# whether or not the user name exists (so it tells nothing of which do).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+LOGIN_COOLOFF_MINUTES = env.int("LOGIN_COOLOFF_MINUTES", default=15)
+# Trusted proxies in front of the app (nginx: 1), for the client's address.
+DJANGO_PROXY_COUNT = env.int("DJANGO_PROXY_COUNT", default=0)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = dt.timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each counted on its own
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "chatapp.security.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "chatapp.urls"
 ASGI_APPLICATION = "chatapp.asgi.application"
