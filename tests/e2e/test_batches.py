@@ -83,12 +83,17 @@ def shoot_whole(page, name: str) -> None:
     page.emulate_media(color_scheme="light")
 
 
-def log_in_to_batches(page, base_url):
+def log_in_to_batches(page, base_url, *, from_the_chat=False):
     page.set_viewport_size(DESKTOP)
-    page.goto(base_url + "/batches/")
+    page.goto(base_url + ("/" if from_the_chat else "/batches/"))
     page.fill("#id_username", "owner")
     page.fill("#id_password", "pw-owner")
     page.click("button[type=submit]")
+    if from_the_chat:  # the chat page links to the batch jobs
+        link = page.get_by_role("link", name="Batch jobs")
+        expect(link).to_be_visible()
+        shoot(page, "batches-chat-link", schemes=("light",))
+        link.click()
     expect(page.get_by_role("heading", name="Batch jobs", exact=True)).to_be_visible()
 
 
@@ -98,7 +103,7 @@ def test_upload_a_csv_watch_it_run_and_download_the_results(
     fake_api.set_batch_live_counts(True)
     fake_api.set_batch_speed(3)  # about 4 s for the 11 requests sent
     fake_api.set_batch_scenarios({"r3": {"kind": "http_error", "status": 529}})
-    log_in_to_batches(page, live_server_url)
+    log_in_to_batches(page, live_server_url, from_the_chat=True)
     assert page.evaluate(UNNAMED_CONTROLS) == []
     expect(page.get_by_text("No batch jobs yet.")).to_be_visible()
 
