@@ -362,13 +362,7 @@ def batch_job_resubmit(*, job: BatchJob) -> BatchJob:
                 system=row.request.system,
             )
 
-    job_settings = JobSettings(
-        model=job.model,
-        max_tokens=job.max_tokens,
-        system=job.system,
-        cache_system=job.cache_system,
-        output_schema=job.schema,
-    )
+    job_settings = _job_settings(job)
     plan = _plan(source, job_settings, _checked_model(job.model))
     return _store(
         user=job.user,
