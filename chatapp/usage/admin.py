@@ -301,7 +301,9 @@ class UsageRecordAdmin(NoPriceStyle, ReadOnlyAdmin):
             return response
 
         try:
-            page = max(int(request.GET.get("page", 1)), 1)
+            # Past the last page shows none; past MAX_PAGE is no page anyone reaches, and
+            # its offset would overflow the database's integers.
+            page = min(max(int(request.GET.get("page", 1)), 1), report.MAX_PAGE)
         except ValueError:
             page = 1
         table = report.main_table(period=period, scope=scope, link=link, page=page)

