@@ -93,7 +93,10 @@ async def test_a_tab_on_another_process_sees_the_live_stream(layer, fake_api, re
     seen_here = await receive_until(local, "message_stop")
     seen_there = await receive_until(remote, "message_stop")
 
-    assert seen_there[0]["type"] == "user_message"
+    # The open's resync request may meet the new reply already started, and its resync
+    # may come before the user_message (they travel by different channels): either way,
+    # the other tab shows both, whole.
+    assert [f for f in seen_there if f["type"] == "user_message"]
     reply = await saved(seen_here[-1]["message_id"])
     assert joined_text(seen_here) == reply.text == TEXT
     assert shown_text(seen_there, reply.pk) == TEXT
