@@ -11,6 +11,8 @@ from decimal import Decimal
 
 from asgiref.sync import sync_to_async
 
+from chatapp.spreadsheet import safe_row
+
 from . import selectors
 from .models import BatchJob, BatchRow
 from .params import cell_value, schema_fields, structured_values
@@ -127,11 +129,11 @@ async def _chunks(job: BatchJob, render: Callable[[list[BatchRow]], str]) -> Asy
 async def csv_stream(job: BatchJob) -> AsyncIterator[str]:
     def render(rows):
         out = io.StringIO()
-        csv.writer(out).writerows(csv_row(job, row) for row in rows)
+        csv.writer(out).writerows(safe_row(csv_row(job, row)) for row in rows)
         return out.getvalue()
 
     out = io.StringIO()
-    csv.writer(out).writerow(csv_header(job))
+    csv.writer(out).writerow(safe_row(csv_header(job)))
     yield "\ufeff" + out.getvalue()  # a BOM: spreadsheets then read the file as UTF-8
     async for chunk in _chunks(job, render):
         yield chunk

@@ -251,3 +251,13 @@ def test_staff_read_jobs_in_the_admin(client, owner, staff):
     page = client.get(reverse("admin:batches_batchjob_change", args=[job.pk]))
     assert page.status_code == 200 and "Pending" in page.content.decode()
     assert client.get(reverse("admin:batches_batchjob_add")).status_code == 403
+
+
+def test_a_prompt_or_answer_that_looks_like_a_formula_stays_text_in_the_csv(client, owner):
+    client.force_login(owner)
+    job = make_job(client, [{"custom_id": "f-1", "prompt": '=HYPERLINK("https://evil.example")'}])
+    import_all(job, [succeeded("r1", "+SUM(A1:A9)")])
+    text = streamed(client.get(f"/batches/{job.pk}/results.csv"))
+    (row,) = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    assert row["prompt"] == '\'=HYPERLINK("https://evil.example")'
+    assert row["output"] == "'+SUM(A1:A9)"
