@@ -89,19 +89,44 @@ def manage(*args: str, env=None) -> None:
 # --- serve -------------------------------------------------------------------------------
 
 
-def serve(host: str, port: int) -> None:
+def serve(host: str, port: int, workers: int) -> None:
     env = dict(os.environ)
+    if workers > 1 and not env.get("REDIS_URL"):
+        fail(
+            f"--workers {workers} needs REDIS_URL: the server processes pass live replies to "
+            "each other through Redis (docs/deployment.md)"
+        )
+    # SIGTERM (systemd, docker, kill) stops everything as Ctrl+C does: nothing this command
+    # started is left running, reparented and still serving on the port.
+    signal.signal(signal.SIGTERM, _stop_requested)
+    started: list = []
+    try:
+        _serve(host, port, workers, env, started)
+    except (KeyboardInterrupt, StopRequested):
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for process in reversed(started):
+            if isinstance(process, Servers):
+                process.stop()
+            else:
+                stop_process(process)
+
+
+def _serve(host: str, port: int, workers: int, env: dict, started: list) -> None:
     say("applying database migrations")
     manage("migrate", "--no-input", "-v", "0", env=env)
     manage("recover_replies", env=env)
     print("\nLogins (created on first run):", flush=True)
     manage("ensure_demo_users", env=env)
-    fake = None
     if not env.get("ANTHROPIC_API_KEY"):
         fake_port = free_port()
-        fake = subprocess.Popen(
-            [str(VENV_PYTHON), "-m", "chatapp.fake_anthropic", "--port", str(fake_port)],
-            cwd=ROOT,
+        started.append(
+            subprocess.Popen(
+                [str(VENV_PYTHON), "-m", "chatapp.fake_anthropic", "--port", str(fake_port)],
+                cwd=ROOT,
+            )
         )
         env.update(
             ANTHROPIC_BASE_URL=f"http://127.0.0.1:{fake_port}",
@@ -114,34 +139,79 @@ def serve(host: str, port: int) -> None:
             "and run this command again to talk to Claude.\n",
             flush=True,
         )
-    else:
-        say(f"using the Anthropic API at {env.get('ANTHROPIC_BASE_URL') or 'api.anthropic.com'}")
-    if fake is not None:
         deadline = time.monotonic() + 10
         while not port_open(fake_port) and time.monotonic() < deadline:
             time.sleep(0.1)
+    else:
+        say(f"using the Anthropic API at {env.get('ANTHROPIC_BASE_URL') or 'api.anthropic.com'}")
     sync_models(env)
     worker = start_batch_worker(env)
+    if worker is not None:
+        started.append(worker)
+    servers = Servers(host, port, workers, env)
+    started.append(servers)
+    plural = "es" if workers > 1 else ""
+    say(f"{workers} server process{plural} on {host}:{port}")
     print(f"\nOpen http://{host}:{port}/ (Ctrl+C stops the server)\n", flush=True)
-    server = subprocess.Popen(
-        [str(VENV_PYTHON), "-m", "daphne", "-b", host, "-p", str(port), "chatapp.asgi:application"],
-        cwd=ROOT,
-        env=env,
-    )
+    servers.run()
+
+
+class StopRequested(Exception):
+    pass
+
+
+def _stop_requested(signum, frame):
+    raise StopRequested
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
+    if process.poll() is None:
+        process.terminate()
     try:
-        sys.exit(server.wait())
-    except KeyboardInterrupt:
-        server.send_signal(signal.SIGINT)
-        server.wait()
-    finally:
-        for process in (worker, fake):
-            if process is not None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:  # a worker mid-import: safe to kill
-                    process.kill()
-                    process.wait()
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:  # e.g. a batch worker mid-import: safe to kill
+        process.kill()
+        process.wait()
+
+
+class Servers:
+    """`workers` server processes (chatapp/server.py, daphne) sharing one listening
+    socket, bound here and handed to each with `--fd`: the kernel spreads connections
+    over them. One that dies is started again; its replies are recovered by the others
+    once their lease runs out (docs/architecture.md)."""
+
+    def __init__(self, host: str, port: int, workers: int, env: dict):
+        self.env = env
+        self.workers = workers
+        self.listener = socket.create_server((host, port), backlog=1024)
+        self.listener.set_inheritable(True)
+        self.processes = [self._start() for _ in range(workers)]
+
+    def _start(self) -> subprocess.Popen:
+        fd = self.listener.fileno()
+        return subprocess.Popen(
+            [str(VENV_PYTHON), "-m", "chatapp.server", "--fd", str(fd), "chatapp.asgi:application"],
+            cwd=ROOT,
+            env=self.env,
+            pass_fds=(fd,),
+        )
+
+    def run(self) -> None:
+        while True:
+            time.sleep(0.5)
+            for index, process in enumerate(self.processes):
+                if process.poll() is not None:
+                    ended = f"server process {process.pid} ended ({process.returncode})"
+                    say(f"{ended}; starting another")
+                    self.processes[index] = self._start()
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)  # daphne's clean stop
+        for process in self.processes:
+            stop_process(process)
+        self.listener.close()
 
 
 def start_batch_worker(env):
@@ -168,12 +238,14 @@ def sync_models(env) -> None:
         say("the model list could not be synced: the app starts on the list it has")
 
 
-def ensure_chromium(ci: bool) -> None:
-    """The browser test drives Debian's chromium; install it where we may (root + apt)."""
-    if shutil.which("chromium"):
+def ensure_packages(ci: bool) -> None:
+    """Debian's chromium (the browser tests) and nginx (the test of nginx in front of two
+    server processes); installed where we may (root + apt)."""
+    missing = [name for name in ("chromium", "nginx") if not shutil.which(name, path=SBIN_PATH)]
+    if not missing:
         return
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        say("installing chromium for the browser test (apt-get)")
+        say(f"installing {' and '.join(missing)} for the tests (apt-get)")
         quiet = {"stdout": subprocess.DEVNULL}
         run("apt-get", "update", "-qq", **quiet)
         run(
@@ -181,12 +253,18 @@ def ensure_chromium(ci: bool) -> None:
             "install",
             "-y",
             "-qq",
-            "chromium",
+            *missing,
             env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
             **quiet,
         )
     elif ci:
-        fail("chromium is not installed and cannot be installed here (needs root and apt-get)")
+        fail(
+            f"{' and '.join(missing)} not installed, and cannot be installed here "
+            "(that needs root and apt-get)"
+        )
+
+
+SBIN_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 
 
 def ensure_services(ci: bool, env: dict) -> None:
@@ -226,7 +304,7 @@ def ensure_services(ci: bool, env: dict) -> None:
 def test(pytest_args: list[str]) -> None:
     env = dict(os.environ)
     ci = env.get("CI", "").lower() in ("1", "true", "yes")
-    ensure_chromium(ci)
+    ensure_packages(ci)
     ensure_services(ci, env)
     say("running ruff")
     run(str(VENV / "bin" / "ruff"), "check", ".")
@@ -256,6 +334,12 @@ def main() -> None:
     serve_cmd = commands.add_parser("serve", help="set up and serve the app")
     serve_cmd.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve_cmd.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve_cmd.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY", "1")),
+        help="server processes sharing the port (needs REDIS_URL above 1; WEB_CONCURRENCY)",
+    )
     commands.add_parser("test", help="set up and run the test suite (extra arguments go to pytest)")
     args, extra = parser.parse_known_args()
     if extra and args.command != "test":
@@ -266,7 +350,9 @@ def main() -> None:
         ensure_venv(extras)
         reexec_in_venv(sys.argv[1:])
     if args.command == "serve":
-        serve(args.host, args.port)
+        if args.workers < 1:
+            parser.error("--workers must be at least 1")
+        serve(args.host, args.port, args.workers)
     else:
         test(extra)
 

@@ -7,6 +7,8 @@
 
 export const RECONNECT_MIN_MS = 500;
 export const RECONNECT_MAX_MS = 10000;
+// The close code of a message too big for the server (docs/protocol.md).
+export const CLOSE_TOO_BIG = 1009;
 
 // Errors that refuse a user_message; other codes (not_streaming, ...) are about other frames.
 const USER_MESSAGE_ERRORS = new Set([
@@ -129,13 +131,29 @@ export function createSocket({
     // A replaced socket's late events are ignored.
     ws.addEventListener("open", () => { if (socket.ws === ws) opened(); });
     ws.addEventListener("message", (event) => { if (socket.ws === ws) received(event); });
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", (event) => {
       if (socket.ws !== ws) return;
       socket.ws = null;
+      if (event && event.code === CLOSE_TOO_BIG) refuseTooBig();
       if (socket.unloading) return;
       onReconnecting(true);
       scheduleReconnect();
     });
+  }
+
+  // The server closed the socket over a frame larger than it takes (1009): the messages
+  // still pending are refused as the server would refuse them, rather than sent again on
+  // the next connection (and refused again, for ever).
+  function refuseTooBig() {
+    for (const frame of unacknowledged.resendable()) {
+      onFrame({
+        type: "error",
+        code: "frame_too_large",
+        message: "This message is too large for the server to take: shorten it or remove files.",
+        conversation_id: frame.conversation_id ?? null,
+        client_id: frame.client_id,
+      });
+    }
   }
 
   // Waits 0.5 s, then twice as long after each failure, up to 10 s.

@@ -77,7 +77,7 @@ def server_process(transactional_db, fake_api):
         [
             sys.executable,
             "-m",
-            "daphne",
+            "chatapp.server",
             "-b",
             "127.0.0.1",
             "-p",

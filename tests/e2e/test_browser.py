@@ -52,7 +52,7 @@ def live_server_url(transactional_db, fake_api):
         [
             sys.executable,
             "-m",
-            "daphne",
+            "chatapp.server",
             "-b",
             "127.0.0.1",
             "-p",

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { beforeEach, describe, test } from "node:test";
 
 import {
-  RECONNECT_MAX_MS, RECONNECT_MIN_MS, Unacknowledged, createSocket, watchPage,
+  CLOSE_TOO_BIG, RECONNECT_MAX_MS, RECONNECT_MIN_MS, Unacknowledged, createSocket, watchPage,
 } from "../../static/chat/socket.js";
 
 class FakeWebSocket extends EventTarget {
@@ -277,5 +277,31 @@ describe("the page", () => {
     assert.equal(FakeWebSocket.made.length, 1);
     window.dispatchEvent(event("pageshow", { persisted: true }));
     assert.equal(FakeWebSocket.made.length, 2);
+  });
+});
+
+describe("a message too big for the server", () => {
+  test("is refused once (close 1009), not sent again on every reconnection", () => {
+    connected({
+      onFrame: (frame) => {
+        events.push(["frame", frame]);
+        const entry = frame.type === "error" && unacknowledged.get(frame.client_id);
+        if (entry) unacknowledged.fail(entry, frame);
+      },
+    });
+    lastSocket().open();
+    unacknowledged.add(userMessage(1));
+    const closing = lastSocket();
+    closing.readyState = 3;
+    const close = new Event("close");
+    close.code = CLOSE_TOO_BIG;
+    closing.dispatchEvent(close);
+
+    const refusals = events.filter(([kind, frame]) => kind === "frame" && frame.code === "frame_too_large");
+    assert.equal(refusals.length, 1);
+    assert.equal(refusals[0][1].client_id, "id-1");
+    timers.fire();
+    lastSocket().open();
+    assert.deepEqual(lastSocket().sent, [], "nothing is sent again");
   });
 });
