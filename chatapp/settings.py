@@ -175,7 +175,7 @@ MEDIA_URL = "media/"  # never served as is: attachments are served by their view
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 
 LOGGING = {
     "version": 1,
