@@ -218,6 +218,10 @@ if CHAT_CACHE_TTL not in ("5m", "1h"):
 CHAT_DEFAULT_MAX_TOKENS = env.int("CHAT_DEFAULT_MAX_TOKENS", default=4096)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=100_000)
 CHAT_MAX_SYSTEM_CHARS = env.int("CHAT_MAX_SYSTEM_CHARS", default=100_000)
+# Frames a socket may send: this many at once, then this many a second; a tab that sends
+# more is closed (code 4429).
+CHAT_SOCKET_FRAME_BURST = env.int("CHAT_SOCKET_FRAME_BURST", default=60)
+CHAT_SOCKET_FRAMES_PER_SECOND = env.float("CHAT_SOCKET_FRAMES_PER_SECOND", default=20.0)
 CHAT_MAX_STOP_SEQUENCES = env.int("CHAT_MAX_STOP_SEQUENCES", default=8)
 # Frames a tab may have queued before the server stops queueing deltas for it and sends
 # one resync frame with the whole reply so far instead.

@@ -4,6 +4,7 @@ process's live replies."""
 import asyncio
 import json
 import logging
+import time
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -65,6 +66,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             request_resync=self._request_resync,
             broken=self._broken,
         )
+        self._allowance = float(settings.CHAT_SOCKET_FRAME_BURST)
+        self._refilled = time.monotonic()
+        self._flood_closing = False
         # Per reply relayed from another process, the last seq taken; and the
         # conversations whose resync has been asked for.
         self._remote_seq: dict[int, int] = {}
@@ -96,6 +100,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _send_text(self, text: str) -> None:
         await self.send(text_data=text)
 
+    def _close_flooded(self) -> None:
+        close = self.close(code=protocol.CLOSE_TOO_MANY_FRAMES)
+        asyncio.ensure_future(close).add_done_callback(_log_failure)
+
     def _broken(self) -> None:
         """A frame could not be sent: the socket is closed with SEND_FAILED, which the
         tab answers by reconnecting and resyncing, rather than left open and mute."""
@@ -105,7 +113,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
     def _push(self, data: dict) -> None:
         self.outbox.push(Frame(data))
 
+    def _flooding(self) -> bool:
+        """A token bucket per socket: CHAT_SOCKET_FRAME_BURST frames at once, refilled at
+        CHAT_SOCKET_FRAMES_PER_SECOND. A person's tab sends a frame now and then."""
+        now = time.monotonic()
+        rate, burst = settings.CHAT_SOCKET_FRAMES_PER_SECOND, settings.CHAT_SOCKET_FRAME_BURST
+        self._allowance = min(burst, self._allowance + (now - self._refilled) * rate)
+        self._refilled = now
+        if self._allowance < 1:
+            return True
+        self._allowance -= 1
+        return False
+
     async def receive(self, text_data=None, bytes_data=None):
+        if self._flooding():
+            if not self._flood_closing:
+                self._flood_closing = True
+                self._push(
+                    error_frame("too_many_frames", "This tab sent too many frames: it is closed.")
+                )
+                # The error frame goes first: the close waits for the outbox to send it.
+                asyncio.get_running_loop().call_later(0.2, self._close_flooded)
+            return
         if text_data is None:
             self._push(error_frame("invalid_json", "Binary frames are not accepted."))
             return

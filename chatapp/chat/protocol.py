@@ -239,6 +239,7 @@ def _conversation_id(data: dict, *, required: bool) -> int | None:
 
 # Close codes of the socket (docs/protocol.md).
 CLOSE_SEND_FAILED = 4500
+CLOSE_TOO_MANY_FRAMES = 4429
 
 
 def encode(frame: dict) -> str:

@@ -1,6 +1,7 @@
 """Frames and forms sent to do harm: each gets its documented error, the socket keeps
 answering, and nothing is stored."""
 
+import asyncio
 import json
 import logging
 
@@ -100,3 +101,30 @@ async def test_a_frame_that_cannot_be_sent_closes_the_socket_with_its_code(
     await tab.send_json_to({"type": "open", "conversation_id": 999999})
     closed = await tab.receive_output(timeout=5)
     assert closed == {"type": "websocket.close", "code": protocol.CLOSE_SEND_FAILED}
+
+
+async def test_a_flood_of_frames_is_cut_off_with_its_code(sockets, owner, settings):
+    settings.CHAT_SOCKET_FRAME_BURST = 10
+    settings.CHAT_SOCKET_FRAMES_PER_SECOND = 5
+    tab = await sockets(owner)
+    for _ in range(50):
+        await tab.send_json_to({"type": "open", "conversation_id": 999999})
+    answers = []
+    while True:
+        output = await tab.receive_output(timeout=5)
+        if output["type"] == "websocket.close":
+            break
+        answers.append(json.loads(output["text"]))
+    assert output["code"] == protocol.CLOSE_TOO_MANY_FRAMES
+    assert [a["code"] for a in answers].count("not_found") == 10
+    assert answers[-1]["code"] == "too_many_frames"
+
+
+async def test_a_tab_within_the_limit_is_never_cut_off(sockets, owner, settings):
+    settings.CHAT_SOCKET_FRAME_BURST = 10
+    settings.CHAT_SOCKET_FRAMES_PER_SECOND = 50
+    tab = await sockets(owner)
+    for _ in range(30):
+        await tab.send_json_to({"type": "open", "conversation_id": 999999})
+        assert (await tab.receive_json_from(timeout=5))["code"] == "not_found"
+        await asyncio.sleep(0.03)
