@@ -4,7 +4,6 @@ by SIGTERM that leaves nothing behind."""
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_browser import free_port
+from tests.live import free_port, port_open
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,11 +76,6 @@ def serve(tmp_path):
             process.wait()
         for pid, _ in ours(marker):
             os.kill(pid, signal.SIGKILL)
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="needs /proc")

@@ -1,55 +1,18 @@
 """The app's daphne (chatapp/server.py): an oversized frame closes the socket with 1009."""
 
-import os
-import socket
-import subprocess
-import sys
-import time
-
 import aiohttp
 import pytest
 from asgiref.sync import sync_to_async
 
 from tests.conftest import session_cookie
-from tests.e2e.test_browser import ROOT, database_url, free_port, wait_for_its_sessions_to_end
+from tests.live import start_server, stop_server
 
 
 @pytest.fixture
 def server(transactional_db):
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url()}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "chatapp.server",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "--websocket-max-message-size",
-            "65536",
-            "chatapp.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 20
-    while True:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(
-                f"the server did not start: {process.stderr.read().decode()[-2000:]}"
-            )
-        time.sleep(0.1)
+    process, port = start_server({}, "--websocket-max-message-size", "65536")
     yield port
-    process.terminate()
-    process.wait(timeout=10)
-    wait_for_its_sessions_to_end()
+    stop_server(process)
 
 
 async def test_a_frame_over_the_limit_is_closed_with_1009_not_dropped(server, owner):

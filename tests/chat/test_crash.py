@@ -4,10 +4,7 @@ killed mid-reply loses neither, and a reply is recovered only once its process i
 
 import asyncio
 import datetime as dt
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 
@@ -20,7 +17,7 @@ from django.utils import timezone
 from chatapp.chat.models import Conversation, Message
 from chatapp.usage.models import UsageRecord
 from tests.conftest import session_cookie
-from tests.e2e.test_browser import ROOT, database_url, free_port, wait_for_its_sessions_to_end
+from tests.live import start_server, stop_server
 
 from .helpers import receive_until, user_message
 
@@ -62,47 +59,20 @@ async def test_a_streaming_reply_is_checkpointed_and_its_end_is_saved_whole(
 @pytest.fixture
 def server_process(transactional_db, fake_api):
     """A real server process, which a test may kill."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "ANTHROPIC_BASE_URL": fake_api.base_url,
-        "ANTHROPIC_API_KEY": "test-key",
-        "ANTHROPIC_MAX_RETRIES": "0",
-        "CHAT_TITLES": "false",
-        "CHAT_CHECKPOINT_SECONDS": "0.2",
-        "CHAT_REPLY_LEASE_SECONDS": "1",
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "chatapp.server",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "chatapp.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    server, port = start_server(
+        {
+            "ANTHROPIC_BASE_URL": fake_api.base_url,
+            "ANTHROPIC_API_KEY": "test-key",
+            "ANTHROPIC_MAX_RETRIES": "0",
+            "CHAT_TITLES": "false",
+            "CHAT_CHECKPOINT_SECONDS": "0.2",
+            "CHAT_REPLY_LEASE_SECONDS": "1",
+        }
     )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with __import__("socket").create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start") from None
-            time.sleep(0.1)
     yield server, port
     if server.poll() is None:
         server.kill()
-    server.wait(timeout=10)
-    wait_for_its_sessions_to_end()
+    stop_server(server)
 
 
 async def test_a_server_killed_mid_reply_keeps_its_text_and_its_cost(

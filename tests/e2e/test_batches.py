@@ -16,6 +16,7 @@ import pytest
 from chatapp.batches.models import BatchJob
 from chatapp.usage.models import UsagePolicy, UsageRecord
 
+from .. import live
 from . import test_browser
 from .test_manage import DESKTOP, PHONE, SCREENSHOTS, expect, shoot
 
@@ -56,10 +57,10 @@ def worker(live_server_url, fake_api):
     )
     process = subprocess.Popen(
         [sys.executable, "manage.py", "batch_worker"],
-        cwd=test_browser.ROOT,
+        cwd=live.ROOT,
         env={
             **os.environ,
-            "DATABASE_URL": test_browser.database_url(),
+            "DATABASE_URL": live.database_url(),
             "ANTHROPIC_BASE_URL": fake_api.base_url,
             "ANTHROPIC_API_KEY": "test-key",
             "BATCH_POLL_SECONDS": "0.3",

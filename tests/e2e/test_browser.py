@@ -1,98 +1,37 @@
 """A person's path through the app, in real headless Chromium against the real server
-(daphne in its own process, the fake API over HTTP): log in, send, watch the reply grow,
+(the app's daphne in its own process, the fake API over HTTP): log in, send, watch the reply grow,
 reload, find the history."""
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from chatapp.chat.models import Message
 
 from ..conftest import need
+from ..live import start_server, stop_server
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REPLY = " ".join(f"word{i}" for i in range(40))
 
 pytestmark = pytest.mark.browser
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def live_server_url(transactional_db, fake_api):
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "ANTHROPIC_BASE_URL": fake_api.base_url,
-        "ANTHROPIC_API_KEY": "test-key",
-        "ANTHROPIC_MAX_RETRIES": "0",
-        "CHAT_TITLES": "false",  # a title call would take the scenarios queued for replies
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "chatapp.server",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "chatapp.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    server, port = start_server(
+        {
+            "ANTHROPIC_BASE_URL": fake_api.base_url,
+            "ANTHROPIC_API_KEY": "test-key",
+            "ANTHROPIC_MAX_RETRIES": "0",
+            "CHAT_TITLES": "false",  # a title call would take the scenarios queued for replies
+        }
     )
-    deadline = time.monotonic() + 20
-    while True:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        if server.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"daphne did not start: {server.stderr.read().decode()}")
-        time.sleep(0.1)
     yield f"http://127.0.0.1:{port}"
-    server.terminate()
-    server.wait(timeout=10)
-    wait_for_its_sessions_to_end()
-
-
-def wait_for_its_sessions_to_end() -> None:
-    """PostgreSQL ends a dead client's session a moment after it exits; the test database
-    can only be flushed or dropped once it has."""
-    if connection.vendor != "postgresql":
-        return
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            if cursor.fetchone()[0] == 0:
-                return
-        time.sleep(0.05)
+    stop_server(server)
 
 
 @pytest.fixture
