@@ -15,6 +15,7 @@ from django.db.models import Sum
 
 from chatapp.batches.models import BatchJob, BatchPart, BatchRequest
 from chatapp.usage.models import UsageDaily, UsageRecord
+from tests.live import wait_for_its_sessions_to_end
 
 from .conftest import csv_bytes, post_job, prompts
 
@@ -60,21 +61,6 @@ def wait_until(condition, timeout: float, process: subprocess.Popen, step: float
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(step)
-
-
-def wait_for_its_sessions_to_end() -> None:
-    if connection.vendor != "postgresql":
-        return
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            if cursor.fetchone()[0] == 0:
-                return
-        time.sleep(0.05)
 
 
 def imported() -> int:
