@@ -118,8 +118,11 @@ def _serve(host: str, port: int, workers: int, env: dict, started: list) -> None
     say("applying database migrations")
     manage("migrate", "--no-input", "-v", "0", env=env)
     manage("recover_replies", env=env)
-    print("\nLogins (created on first run):", flush=True)
-    manage("ensure_demo_users", env=env)
+    if env.get("CHAT_DEMO_USERS", "true").lower() in ("0", "false", "no", "off"):
+        say("CHAT_DEMO_USERS is off: no demo logins are made (create users with createsuperuser)")
+    else:
+        print("\nLogins (created on first run):", flush=True)
+        manage("ensure_demo_users", env=env)
     if not env.get("ANTHROPIC_API_KEY"):
         fake_port = free_port()
         started.append(
