@@ -1,13 +1,14 @@
 """The app's daphne (chatapp/server.py): an oversized frame closes the socket with 1009;
 CHAT_UVLOOP=true runs it on uvloop."""
 
+import importlib.util
 from pathlib import Path
 
 import aiohttp
 import pytest
 from asgiref.sync import sync_to_async
 
-from tests.conftest import session_cookie
+from tests.conftest import need, session_cookie
 from tests.live import start_server, stop_server
 
 
@@ -35,7 +36,7 @@ async def test_a_frame_over_the_limit_is_closed_with_1009_not_dropped(server, ow
 
 @pytest.fixture
 def uvloop_server(transactional_db):
-    pytest.importorskip("uvloop")
+    need(importlib.util.find_spec("uvloop") is not None, "uvloop (the test extra)")
     process, port = start_server({"CHAT_UVLOOP": "true"})
     yield port, Path(f"/proc/{process.pid}/maps").read_text()
     stop_server(process)
