@@ -543,23 +543,19 @@ def start_workers(count: int, port: int, env: dict) -> tuple[list[subprocess.Pop
         )
         for _ in range(count)
     ]
-    # The port listens from the start: wait until every process has imported the app.
+    # The port listens from the start: wait until every process has imported the app and
+    # gone idle (its CPU time stops growing).
     deadline = time.monotonic() + 60
+    last = [-1.0] * count
     while time.monotonic() < deadline:
         if any(p.poll() is not None for p in processes):
             raise SystemExit("a server process exited at start-up")
-        if all(cpu_seconds(p.pid) > 0.5 and threads(p.pid) > 1 for p in processes):
+        now = [cpu_seconds(p.pid) for p in processes]
+        if all(0.5 < cpu == before for cpu, before in zip(now, last, strict=True)):
             break
-        time.sleep(0.2)
-    time.sleep(2)
+        last = now
+        time.sleep(0.5)
     return processes, listener
-
-
-def threads(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Threads:"):
-            return int(line.split()[1])
-    return 0
 
 
 def bench_workers(args, fake_url: str, env: dict, redis_url: str) -> dict:
