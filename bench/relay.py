@@ -41,6 +41,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PYTHON = sys.executable
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# py-spy installed in the venv (the `bench` extra) is not on PATH when the venv is not active.
+_VENV_PY_SPY = Path(sys.executable).with_name("py-spy")
+PY_SPY = str(_VENV_PY_SPY) if _VENV_PY_SPY.exists() else "py-spy"
 
 
 def free_port() -> int:
@@ -108,7 +111,7 @@ class PhaseProfile:
         if path:
             self.process = subprocess.Popen(
                 [
-                    "py-spy",
+                    PY_SPY,
                     "record",
                     "--gil",
                     "--format",
