@@ -693,15 +693,23 @@ def _file_not_found(request: web.Request, file_id: str) -> web.Response:
     return _error_response(request, 404, "not_found_error", f"File not found: {file_id}")
 
 
+def _stored_file(request: web.Request):
+    """The file the path names, or the response that says why there is none."""
+    if (auth_error := _auth_error(request)) is not None:
+        return None, auth_error
+    file_id = request.match_info["file_id"]
+    stored = request.app[STATE].files.get(file_id)
+    if stored is None:
+        return None, _file_not_found(request, file_id)
+    return stored, None
+
+
 async def file_handler(request: web.Request) -> web.Response:
     """``GET`` a file's metadata, or ``DELETE`` it."""
-    if (auth_error := _auth_error(request)) is not None:
-        return auth_error
-    files = request.app[STATE].files
-    file_id = request.match_info["file_id"]
-    stored = files.get(file_id)
-    if stored is None:
-        return _file_not_found(request, file_id)
+    stored, refusal = _stored_file(request)
+    if refusal is not None:
+        return refusal
+    files, file_id = request.app[STATE].files, stored.id
     if request.method == "DELETE":
         files.delete(file_id)
         return web.json_response({"id": file_id, "type": "file_deleted"})
@@ -710,13 +718,10 @@ async def file_handler(request: web.Request) -> web.Response:
 
 async def file_content_handler(request: web.Request) -> web.Response:
     """Uploads are never downloadable: the SDK raises ``FileNotDownloadableError``."""
-    if (auth_error := _auth_error(request)) is not None:
-        return auth_error
-    files = request.app[STATE].files
-    file_id = request.match_info["file_id"]
-    stored = files.get(file_id)
-    if stored is None:
-        return _file_not_found(request, file_id)
+    stored, refusal = _stored_file(request)
+    if refusal is not None:
+        return refusal
+    files, file_id = request.app[STATE].files, stored.id
     if files.expired(stored):
         return _error_response(
             request,
