@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import need
 from tests.live import free_port, port_open
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def ours(marker: str) -> list[tuple[int, str]]:
     """Processes started with the marker in their environment: (pid, command line)."""
+    need(Path("/proc").exists(), "/proc (Linux), to find the processes serve started")
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -78,7 +80,6 @@ def serve(tmp_path):
             os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.skipif(not Path("/proc").exists(), reason="needs /proc")
 def test_sigterm_stops_the_servers_the_fake_api_and_the_batch_worker(serve):
     port = free_port()
     process, marker = serve("--port", str(port))
@@ -97,11 +98,9 @@ def test_sigterm_stops_the_servers_the_fake_api_and_the_batch_worker(serve):
     assert not port_open(port) and not port_open(fake_port)
 
 
-@pytest.mark.skipif(not Path("/proc").exists(), reason="needs /proc")
+@pytest.mark.redis
 def test_several_workers_share_the_port_and_one_that_dies_is_replaced(serve):
-    redis_url = os.environ.get("TEST_REDIS_URL")
-    if not redis_url:
-        pytest.skip("needs Redis (TEST_REDIS_URL)")
+    redis_url = os.environ["TEST_REDIS_URL"]  # the redis marker: required in CI
     port = free_port()
     process, marker = serve("--port", str(port), "--workers", "2", REDIS_URL=redis_url)
     wait_for(lambda: port_open(port) or process.poll() is not None)
