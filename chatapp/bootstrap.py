@@ -186,18 +186,27 @@ class Servers:
     def __init__(self, host: str, port: int, workers: int, env: dict):
         self.env = env
         self.workers = workers
-        self.listener = socket.create_server((host, port), backlog=1024)
+        try:
+            self.listener = socket.create_server((host, port), backlog=1024)
+        except OSError as exc:
+            fail(
+                f"cannot listen on {host}:{port} ({exc.strerror}): is another server there? "
+                "Choose another with --port or PORT"
+            )
         self.listener.set_inheritable(True)
+        self.started: dict[int, float] = {}
         self.processes = [self._start() for _ in range(workers)]
 
     def _start(self) -> subprocess.Popen:
         fd = self.listener.fileno()
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [str(VENV_PYTHON), "-m", "chatapp.server", "--fd", str(fd), "chatapp.asgi:application"],
             cwd=ROOT,
             env=self.env,
             pass_fds=(fd,),
         )
+        self.started[process.pid] = time.monotonic()
+        return process
 
     def run(self) -> None:
         while True:
@@ -205,6 +214,11 @@ class Servers:
             for index, process in enumerate(self.processes):
                 if process.poll() is not None:
                     ended = f"server process {process.pid} ended ({process.returncode})"
+                    quick = time.monotonic() - self.started.pop(process.pid, 0) < 10
+                    if quick and process.returncode > 0:
+                        # It could not start (its error is above), rather than being
+                        # killed: starting it again would only fail again, for ever.
+                        fail(f"{ended} as it started: see its error above")
                     say(f"{ended}; starting another")
                     self.processes[index] = self._start()
 

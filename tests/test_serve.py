@@ -4,6 +4,7 @@ by SIGTERM that leaves nothing behind."""
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -122,3 +123,11 @@ def test_more_than_one_worker_without_redis_is_refused_with_a_reason(serve):
     process, _ = serve("--workers", "3")
     assert process.wait(timeout=60) != 0
     assert "--workers 3 needs REDIS_URL" in process.stdout.read()
+
+
+def test_a_port_already_taken_is_refused_with_a_reason(serve):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        process, _ = serve("--port", str(port), CHAT_DEMO_USERS="false", BATCH_WORKER="false")
+        assert process.wait(timeout=120) != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in process.stdout.read()

@@ -11,7 +11,7 @@ from .models import Attachment
 @admin.register(Attachment)
 class AttachmentAdmin(ReadOnlyAdmin):
     # Uploads are the users' own: staff look at them (the file opens for staff too) and
-    # never change them. Removing files is the purge's job, not a row delete's.
+    # never change or delete them here.
     list_display = ["name", "owner", "kind", "size_shown", "created_at", "open_link"]
     list_filter = ["kind", "created_at"]
     search_fields = ["name", "owner__username", "owner__email", "sha256"]
