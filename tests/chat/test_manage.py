@@ -9,9 +9,12 @@ from django.db import connection
 from django.urls import reverse
 
 from chatapp.chat import selectors
+from chatapp.chat.live import hub
 from chatapp.chat.models import Conversation, Feedback, Message
 from chatapp.usage.models import UsageRecord
 from chatapp.usage.services import usage_reserve, usage_settle
+
+from .helpers import receive_until, user_message
 
 
 def conversation_with(owner, title: str, *turns: str, **fields) -> Conversation:
@@ -78,6 +81,42 @@ def test_search_on_postgresql_ranks_and_stems(client, owner, trips):
     client.force_login(owner)
     (hit,) = search(client, "eating").json()["results"]  # "eat", stemmed
     assert hit["title"] == "Trip to Lisbon" and "<mark>" in hit["snippet"]
+    # The denser match ranks first, though it is the older conversation.
+    dense = conversation_with(
+        owner, "Dinner", "Paella tonight?", "Paella, and more paella: a paella for four."
+    )
+    sparse = conversation_with(
+        owner,
+        "Dinner too",
+        "What should we cook for friends on Saturday evening, something from Spain?",
+        "A tortilla, some croquetas, a salad with olives, bread with tomato, then paella.",
+    )
+    assert sparse.pk > dense.pk
+    results = search(client, "paella").json()["results"]
+    assert [r["conversation_id"] for r in results] == [dense.pk, sparse.pk]
+
+
+def test_the_contains_search_finds_titles_and_text_of_ones_own_conversations(owner, trips):
+    """The plain match used on SQLite, called directly so that it runs on PostgreSQL (CI)
+    too: one's own conversations only, by title or by a message's text, whatever the case,
+    newest first, the match marked in its context."""
+    lisbon, rome, _ = trips
+    long_text = "Some words before. " * 10 + "Rome in August is hot." + " More words after." * 10
+    holidays = conversation_with(owner, "Holidays", "Where to go?", long_text)
+    start, stop = selectors._START, selectors._STOP
+
+    hits = selectors._search_contains(user=owner, query="ROME")
+    assert [(pk, title) for pk, title, _ in hits] == [(holidays.pk, "Holidays"), (rome.pk, "Rome")]
+    holiday_snippet, rome_snippet = (snippet for _, _, snippet in hits)
+    assert f"{start}Rome{stop} in August is hot." in holiday_snippet
+    assert holiday_snippet.startswith("…") and holiday_snippet.endswith("…")
+    assert len(holiday_snippet) < len(long_text)
+    assert rome_snippet == f"{start}Rome{stop}"  # no message says it: the title, marked
+
+    (hit,) = selectors._search_contains(user=owner, query="sardines")  # not the stranger's
+    assert hit[:2] == (lisbon.pk, "Trip to Lisbon")
+    assert f"grilled {start}sardines{stop} in Alfama" in hit[2]
+    assert selectors._search_contains(user=owner, query="gazpacho") == []
 
 
 def test_search_refuses_a_huge_query_and_answers_nothing_for_an_empty_one(client, owner, trips):
@@ -156,6 +195,50 @@ def test_max_tokens_above_the_admins_cap_is_a_form_error(client, owner, trips):
     assert client.post(settings_url(lisbon), {"max_tokens": "2000"}).status_code == 200
 
 
+def test_the_model_alone_or_the_system_prompt_alone_is_a_change(client, owner, trips):
+    lisbon, _, _ = trips
+    lisbon.stop_sequences = ["END"]
+    lisbon.save()
+    client.force_login(owner)
+
+    def kept() -> tuple:
+        lisbon.refresh_from_db()
+        return (lisbon.model, lisbon.system_prompt, lisbon.max_tokens, lisbon.stop_sequences)
+
+    model = client.post(settings_url(lisbon), {"model": "claude-haiku-4-5"})
+    assert model.status_code == 200
+    assert model.json()["conversation"]["model"] == "claude-haiku-4-5"
+    assert kept() == ("claude-haiku-4-5", "", 1024, ["END"])
+    system = client.post(settings_url(lisbon), {"system_prompt": "Answer in Portuguese."})
+    assert system.status_code == 200
+    assert kept() == ("claude-haiku-4-5", "Answer in Portuguese.", 1024, ["END"])
+    unknown = client.post(settings_url(lisbon), {"model": "claude-imaginary-9"})
+    assert unknown.status_code == 400 and "model" in unknown.json()["errors"]
+    assert kept() == ("claude-haiku-4-5", "Answer in Portuguese.", 1024, ["END"])
+
+
+def test_max_tokens_above_the_models_own_limit_is_a_form_error(client, owner, trips):
+    from chatapp.usage.models import UsagePolicy
+    from chatapp.usage.services import usage_settings_changed
+
+    lisbon, _, _ = trips
+    UsagePolicy.objects.update_or_create(
+        pk=1, defaults={"max_tokens_cap": 1_000_000, "requests_per_minute": 0}
+    )
+    usage_settings_changed()
+    client.force_login(owner)
+    refused = client.post(settings_url(lisbon), {"max_tokens": "64001"})
+    assert refused.status_code == 400
+    assert refused.json()["errors"]["max_tokens"] == [
+        "Claude Sonnet 5 writes at most 64,000 tokens per reply."
+    ]
+    lisbon.refresh_from_db()
+    assert lisbon.max_tokens == 1024
+    assert client.post(settings_url(lisbon), {"max_tokens": "64000"}).status_code == 200
+    lisbon.refresh_from_db()
+    assert lisbon.max_tokens == 64_000
+
+
 def test_export_json_holds_every_branch_and_markdown_the_active_one(client, owner, trips):
     lisbon, _, _ = trips
     question, answer = lisbon.messages.order_by("id")
@@ -206,6 +289,64 @@ def test_deleting_keeps_what_it_cost(client, owner, trips):
     assert not Conversation.objects.filter(pk=lisbon.pk).exists()
     kept = UsageRecord.objects.get()
     assert kept.cost == cost and kept.user == owner
+
+
+def test_deleting_leaves_the_usage_reports_totals_as_they_were(client, staff, owner, trips):
+    lisbon, _, _ = trips
+    reply = lisbon.messages.get(role="assistant")
+    record = usage_reserve(
+        user=owner,
+        model="claude-sonnet-5",
+        max_tokens=100,
+        input_tokens_at_most=100,
+        conversation_id=lisbon.pk,
+        message_id=reply.pk,
+    )
+    usage_settle(record=record, usage={"input_tokens": 10, "output_tokens": 5}, status="complete")
+    report = reverse("admin:usage_usagerecord_report")
+
+    def totals() -> tuple[dict, dict, dict]:
+        everyone = client.get(report).context["summary"]
+        owners = client.get(report, {"user": owner.pk}).context["summary"]
+        by_model = {line.model: line.sums.as_row() for line in everyone.by_model}
+        return everyone.totals.as_row(), owners.totals.as_row(), by_model
+
+    client.force_login(staff)
+    before = totals()
+    assert before[0]["requests"] == 1 and before[0]["cost"] > 0  # the reply is counted
+    assert before[1] == before[0]
+    client.force_login(owner)
+    assert client.post(reverse("chat:delete", args=[lisbon.pk])).status_code == 302
+    assert not Conversation.objects.filter(pk=lisbon.pk).exists()
+    client.force_login(staff)
+    assert totals() == before
+
+
+async def test_a_reply_streaming_as_its_conversation_is_deleted_is_still_costed(
+    fake_api, sockets, owner, async_client
+):
+    fake_api.enqueue({"kind": "reply", "tokens": 200, "token_delay": 0.01})
+    tab = await sockets(owner)
+    await tab.send_json_to(user_message("Write a long story"))
+    frames = await receive_until(tab, "content_block_delta")
+    conversation_id, reply_id = frames[-1]["conversation_id"], frames[-1]["message_id"]
+    record = await UsageRecord.objects.aget(message_id=reply_id)
+    assert record.status == UsageRecord.Status.RESERVED
+
+    await async_client.aforce_login(owner)
+    deleted = await async_client.post(reverse("chat:delete", args=[conversation_id]))
+    assert deleted.status_code == 302
+    assert not await Conversation.objects.filter(pk=conversation_id).aexists()
+    await hub.wait_idle()
+
+    # Settled at what the API counted, no longer held against the budget; kept as a call
+    # outside any conversation (usage_conversation_deleted), still the owner's.
+    (kept,) = [r async for r in UsageRecord.objects.all()]
+    assert kept.pk == record.pk
+    assert kept.status == UsageRecord.Status.COMPLETE and kept.settled_at is not None
+    assert kept.output_tokens == 200 and kept.cost > 0
+    assert kept.user_id == owner.pk
+    assert (kept.conversation_id, kept.message_id) == (None, None)
 
 
 def test_feedback_is_one_per_user_and_reply_and_can_change(client, owner, stranger, trips):
