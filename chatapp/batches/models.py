@@ -183,7 +183,8 @@ class BatchRequest(models.Model):
     )
     result = models.CharField(max_length=10, choices=Result.choices, blank=True, default="")
     output = models.TextField(blank=True)  # the reply's text
-    stop_reason = models.CharField(max_length=40, blank=True)
+    # As the API sent it, whatever its length: a value added after this was written too.
+    stop_reason = models.TextField(blank=True)
     error_type = models.CharField(max_length=60, blank=True)
     error_message = models.TextField(blank=True)
     # The API's Message of a succeeded result, whole (its content blocks, usage, model).

@@ -88,7 +88,8 @@ class Message(models.Model):
     # Set by the browser tab that sent a user message, so a resend is recognised.
     client_id = models.UUIDField(null=True, blank=True, unique=True, default=None)
     model = models.CharField(max_length=100, blank=True)
-    stop_reason = models.CharField(max_length=40, blank=True)
+    # As the API sent it, whatever its length: a value added after this was written too.
+    stop_reason = models.TextField(blank=True)
     stop_sequence = models.CharField(max_length=200, blank=True)
     error_code = models.CharField(max_length=60, blank=True)
     error_message = models.TextField(blank=True)

@@ -114,6 +114,15 @@ def test_each_result_settles_its_own_ledger_row_at_the_batch_price(job, owner):
     assert daily["bc"] == daily["cost"] == settled
 
 
+def test_a_stop_reason_longer_than_any_known_is_kept_whole(job):
+    part = BatchPart.objects.get()
+    later = "a_stop_reason_from_a_later_version_of_the_api_sixty_chars_ab"
+    result = succeeded("r1", "Answer")
+    result["result"]["message"]["stop_reason"] = later
+    assert batch_results_import(part=part, results=[result]) == 1
+    assert BatchRequest.objects.get(custom_id="r1").stop_reason == later
+
+
 def test_a_chunk_imported_twice_records_nothing_twice(job):
     part = BatchPart.objects.get()
     chunk = [succeeded("r1", "A"), succeeded("r2", "B")]

@@ -7,6 +7,8 @@ from chatapp.usage.models import UsageRecord
 
 from ..chat.helpers import converse
 
+LONG_STOP_REASON = "a_stop_reason_from_a_later_version_of_the_api_sixty_chars_ab"
+
 
 @pytest.mark.parametrize(
     ("scenario", "stop_reason"),
@@ -22,6 +24,8 @@ from ..chat.helpers import converse
             "a_reason_from_the_future",
         ),
         ({"kind": "recording", "name": "refusal_response"}, "refusal"),
+        # Longer than any stop reason known today: kept whole, not a failed save.
+        ({"kind": "reply", "text": "Long", "stop_reason": LONG_STOP_REASON}, LONG_STOP_REASON),
     ],
 )
 async def test_each_stop_reason_is_saved_and_shown(fake_api, sockets, owner, scenario, stop_reason):
