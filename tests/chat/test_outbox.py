@@ -89,14 +89,44 @@ def tab():
 async def outboxes():
     made = []
 
-    def make(tab: Tab, capacity: int = 64, join_window: float = 0.0) -> Outbox:
-        outbox = Outbox(tab.send, capacity, join_window)
+    def make(tab: Tab, capacity: int = 64, join_window: float = 0.0, **hooks) -> Outbox:
+        outbox = Outbox(tab.send, capacity, join_window, **hooks)
         made.append(outbox)
         return outbox
 
     yield make
     for outbox in made:
         outbox.close()
+
+
+class Relayed:
+    """A reply streaming in another process: its frames come relayed, with no source here
+    to ask what it holds (`reply=None`), and a resync of it comes relayed too."""
+
+    def __init__(self):
+        self.texts: list[str] = []
+
+    def delta(self, seq: int) -> Frame:
+        """The delta of `seq`; the same seq gives the same frame, as a late relay does."""
+        while len(self.texts) < seq:
+            self.texts.append(f"w{len(self.texts) + 1} ")
+        data = {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "text_delta", "text": self.texts[seq - 1]},
+        }
+        protocol.ReplyEvents(CONVERSATION, MESSAGE).stamp(data, seq)
+        return Frame(data, message_id=MESSAGE, seq=seq, reply=None)
+
+    def resync(self, seq: int) -> Frame:
+        message = {"status": "streaming", "content": [{"type": "text", "text": self.text(seq)}]}
+        data = protocol.resync_frame(
+            conversation_id=CONVERSATION, message_id=MESSAGE, seq=seq, message=message
+        )
+        return Frame(data, message_id=MESSAGE, seq=seq, reply=None)
+
+    def text(self, seq: int) -> str:
+        return "".join(self.texts[:seq])
 
 
 def assert_seq_never_goes_back(tab: Tab) -> None:
@@ -229,3 +259,38 @@ async def test_a_send_that_fails_closes_the_socket_instead_of_leaving_it_mute():
     await asyncio.sleep(0)
     assert not sent  # a broken outbox takes nothing more
     outbox.close()
+
+
+async def test_relayed_frames_with_nobody_to_ask_for_a_resync_are_never_dropped(tab, outboxes):
+    outbox, relayed = outboxes(tab, capacity=3), Relayed()
+    tab.flowing.clear()
+    for seq in range(1, 11):
+        outbox.push(relayed.delta(seq))
+    assert len(outbox) >= 9  # past capacity: a hole in the text would be worse
+    tab.flowing.set()
+    await settle()
+    assert "resync" not in tab.types()
+    assert tab.text() == relayed.text(10) and tab.sent[-1]["seq"] == 10
+    assert_seq_never_goes_back(tab)
+
+
+async def test_a_relayed_reply_that_falls_behind_is_resynced_by_its_own_process(tab, outboxes):
+    asked = []
+    outbox = outboxes(tab, capacity=4, request_resync=lambda *ids: asked.append(ids))
+    relayed = Relayed()
+    tab.flowing.clear()
+    for seq in range(1, 21):
+        outbox.push(relayed.delta(seq))
+    assert asked == [(CONVERSATION, MESSAGE)]  # once, however many frames follow
+    assert len(outbox) == 0  # the queued frames of that reply are dropped, not sent
+    # The resync comes relayed, then a relay batch already on its way with older events,
+    # then the reply goes on.
+    outbox.push(relayed.resync(20))
+    for seq in (19, 20, 21):
+        outbox.push(relayed.delta(seq))
+    tab.flowing.set()
+    await settle()
+    assert tab.types() == ["resync", "content_block_delta"]
+    assert [f["seq"] for f in tab.sent] == [20, 21]
+    assert tab.text() == relayed.text(21)  # nothing stale after the resync, nothing twice
+    assert asked == [(CONVERSATION, MESSAGE)]
