@@ -2,11 +2,13 @@
 followed by every tab, and exactly that branch sent upstream."""
 
 import uuid
+from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 
 from chatapp.chat.models import Conversation, Message
-from chatapp.usage.models import UsageRecord
+from chatapp.usage.models import UsagePolicy, UsageRecord, UserBudget
 
 from .helpers import converse, receive_until, saved
 
@@ -153,6 +155,64 @@ async def test_a_resent_edit_is_not_stored_twice(fake_api, sockets, owner):
     assert len(fake_api.requests) == 3
 
 
+async def test_a_resent_regenerate_makes_one_reply(fake_api, sockets, owner):
+    tab = await sockets(owner)
+    conversation_id, _, second = await two_turns(fake_api, tab)
+    fake_api.enqueue({"kind": "reply", "text": "Marseille."}, {"kind": "reply", "text": "Nice."})
+    sent = regenerate(conversation_id, second.pk)
+    await tab.send_json_to(sent)
+    first = await receive_until(tab, "message_stop")
+    await tab.send_json_to(sent)
+    again = await receive_until(tab, "resync")
+    assert again[0]["type"] == "branch" and again[0]["client_id"] == sent["client_id"]
+    assert again[-1]["message_id"] == first[-1]["message_id"]
+    assert again[-1]["message"]["status"] == "complete"
+    assert texts([again[-1]["message"]]) == ["Marseille."]
+    assert await tab.receive_nothing(timeout=0.2)
+    replies = [
+        m.text async for m in Message.objects.filter(parent_id=second.parent_id).order_by("id")
+    ]
+    assert replies == ["Lyon.", "Marseille."]
+    assert len(fake_api.requests) == 3
+    assert await UsageRecord.objects.filter(conversation_id=conversation_id).acount() == 3
+
+
+@pytest.mark.parametrize("action", ["edit", "regenerate"])
+@pytest.mark.parametrize("limit", ["budget_exceeded", "rate_limited"])
+async def test_an_edit_or_a_regenerate_over_a_limit_is_refused(
+    fake_api, sockets, owner, action, limit
+):
+    tab = await sockets(owner)
+    conversation_id, _, second = await two_turns(fake_api, tab)
+    question = await Message.objects.aget(children=second)
+    if limit == "budget_exceeded":
+        await UserBudget.objects.aupdate_or_create(
+            user=owner, defaults={"monthly_limit_usd": Decimal(0)}
+        )
+    else:  # the two replies of two_turns, in the last minute
+        await UsagePolicy.objects.aupdate_or_create(
+            pk=1, defaults={"max_tokens_cap": 8192, "requests_per_minute": 2}
+        )
+    fake_api.enqueue({"kind": "reply", "text": "Never sent."})
+    sent = (
+        edit(conversation_id, question.pk, "Third city?")
+        if action == "edit"
+        else regenerate(conversation_id, second.pk)
+    )
+    messages, records = await Message.objects.acount(), await UsageRecord.objects.acount()
+    await tab.send_json_to(sent)
+    error = await tab.receive_json_from()
+    assert error["type"] == "error" and error["code"] == limit
+    assert error["client_id"] == sent["client_id"]
+    assert error["conversation_id"] == conversation_id
+    assert await tab.receive_nothing(timeout=0.2)
+    assert await Message.objects.acount() == messages
+    assert await UsageRecord.objects.acount() == records
+    assert len(fake_api.requests) == 2
+    conversation = await Conversation.objects.aget(pk=conversation_id)
+    assert conversation.active_leaf_id == second.pk
+
+
 @pytest.mark.parametrize(
     ("frame", "code"),
     [
@@ -162,6 +222,9 @@ async def test_a_resent_edit_is_not_stored_twice(fake_api, sockets, owner):
         ("another user's message", "not_found"),
         ("a message of another conversation", "not_found"),
         ("a switch to a message of another conversation", "not_found"),
+        ("an edit in another user's conversation", "not_found"),
+        ("a switch in another user's conversation", "not_found"),
+        ("an edit in one's own conversation of another user's message", "not_found"),
     ],
 )
 async def test_bad_branch_frames_are_refused_and_change_nothing(
@@ -173,7 +236,11 @@ async def test_bad_branch_frames_are_refused_and_change_nothing(
     fake_api.enqueue({"kind": "reply", "text": "Theirs."}, {"kind": "reply", "text": "Mine."})
     theirs_tab = await sockets(stranger)
     theirs_frames, theirs = await converse(theirs_tab, "Their question")
+    theirs_id = theirs_frames[-1]["conversation_id"]
+    their_question = await Message.objects.aget(children=theirs)
     _, elsewhere = await converse(tab, "Another chat")
+    # The stranger's tab sends the last one: their own conversation, the owner's message.
+    sender = theirs_tab if frame.endswith("of another user's message") else tab
     bad = {
         "edit a reply": edit(conversation_id, second.pk, "x"),
         "regenerate a question": regenerate(conversation_id, question.pk),
@@ -185,15 +252,31 @@ async def test_bad_branch_frames_are_refused_and_change_nothing(
             "conversation_id": conversation_id,
             "message_id": elsewhere.pk,
         },
+        "an edit in another user's conversation": edit(theirs_id, their_question.pk, "Mine now"),
+        "a switch in another user's conversation": {
+            "type": "switch",
+            "conversation_id": theirs_id,
+            "message_id": their_question.pk,
+        },
+        "an edit in one's own conversation of another user's message": edit(
+            theirs_id, question.pk, "Yours now"
+        ),
     }[frame]
     before = await Message.objects.acount()
-    await tab.send_json_to(bad)
-    error = await tab.receive_json_from()
+    requests = len(fake_api.requests)
+    await sender.send_json_to(bad)
+    error = await sender.receive_json_from()
     assert error["type"] == "error" and error["code"] == code
     assert error.get("client_id") == bad.get("client_id")
     assert await Message.objects.acount() == before
+    assert len(fake_api.requests) == requests
     conversation = await Conversation.objects.aget(pk=conversation_id)
     assert conversation.active_leaf_id == second.pk
+    their_conversation = await Conversation.objects.aget(pk=theirs_id)
+    assert their_conversation.active_leaf_id == theirs.pk
+    # Neither tab is shown anything of the other's conversation.
+    assert await tab.receive_nothing(timeout=0.2)
+    assert await theirs_tab.receive_nothing(timeout=0.1)
 
 
 async def test_an_edit_while_a_reply_streams_is_busy(fake_api, sockets, owner):
@@ -217,15 +300,29 @@ async def test_an_edit_while_a_reply_streams_is_busy(fake_api, sockets, owner):
     await receive_until(tab, "message_stop")
 
 
-async def test_the_conversations_settings_are_what_is_sent(fake_api, sockets, owner):
+async def test_the_conversations_settings_are_what_is_sent(fake_api, sockets, owner, async_client):
     tab = await sockets(owner)
     fake_api.enqueue({"kind": "reply", "text": "One."}, {"kind": "reply", "text": "Two."})
     frames, _ = await converse(tab, "Count", system="Be terse.")
     conversation_id = frames[-1]["conversation_id"]
-    await Conversation.objects.filter(pk=conversation_id).aupdate(
-        stop_sequences=["END", "###"], max_tokens=321
-    )
+    first = fake_api.requests[-1]["body"]
+    assert first["model"] == "claude-sonnet-5" and first["system"] == "Be terse."
+
+    # Each field sent alone, as the settings panel may (docs/protocol.md).
+    await async_client.aforce_login(owner)
+    url = reverse("chat:settings", args=[conversation_id])
+    for change in (
+        {"model": "claude-haiku-4-5"},
+        {"system_prompt": "Be brief."},
+        {"max_tokens": "321"},
+        {"stop_sequences": "END\n###\n"},
+    ):
+        response = await async_client.post(url, change)
+        assert response.status_code == 200, response.content
     await converse(tab, "Again", conversation_id)
     body = fake_api.requests[-1]["body"]
-    assert body["stop_sequences"] == ["END", "###"] and body["max_tokens"] == 321
-    assert body["system"] == "Be terse."
+    assert body["model"] == "claude-haiku-4-5"
+    assert body["system"] == "Be brief."
+    assert body["max_tokens"] == 321
+    assert body["stop_sequences"] == ["END", "###"]
+    assert sent_upstream(fake_api) == ["Count", "One.", "Again"]
