@@ -1,7 +1,10 @@
 """Feedback for staff: the ratings list, filtered, and the thumbs-down share per model in
 the usage report."""
 
+import datetime as dt
+
 from django.urls import reverse
+from django.utils import timezone
 
 from chatapp.chat.models import Conversation, Feedback, Message
 
@@ -31,6 +34,35 @@ def test_staff_list_ratings_by_rating_and_model(client, staff, owner, stranger):
     assert [f.comment for f in sonnet.context["cl"].result_list] == ["Wrong capital."]
     mine = client.get(url, {"user__id__exact": owner.pk})
     assert len(mine.context["cl"].result_list) == 2
+
+
+def test_staff_filter_ratings_by_date(client, staff, owner, stranger):
+    rated(owner, "claude-sonnet-5", "down", "Today's.")
+    old = rated(stranger, "claude-sonnet-5", "down", "Last month's.")
+    month_ago = timezone.now() - dt.timedelta(days=30)
+    Feedback.objects.filter(pk=old.pk).update(created_at=month_ago)
+    url = reverse("admin:chat_feedback_changelist")
+    client.force_login(staff)
+    everything = client.get(url)
+    assert len(everything.context["cl"].result_list) == 2
+
+    def comments_under(choice: str) -> set[str]:
+        """The comments listed after clicking `choice` in the created_at filter."""
+        cl = everything.context["cl"]
+        (dates,) = [spec for spec in cl.filter_specs if spec.field_path == "created_at"]
+        (link,) = [c["query_string"] for c in dates.choices(cl) if c["display"] == choice]
+        return {f.comment for f in client.get(url + link).context["cl"].result_list}
+
+    assert comments_under("Today") == {"Today's."}
+    assert comments_under("Past 7 days") == {"Today's."}
+    assert comments_under("Any date") == {"Today's.", "Last month's."}
+    # The date hierarchy's drill-down: the older one's day.
+    day = timezone.localtime(month_ago)
+    that_day = client.get(
+        url,
+        {"created_at__year": day.year, "created_at__month": day.month, "created_at__day": day.day},
+    )
+    assert [f.comment for f in that_day.context["cl"].result_list] == ["Last month's."]
 
 
 def test_the_report_shows_the_thumbs_down_share_per_model(client, staff, owner, stranger):
