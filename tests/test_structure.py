@@ -2,6 +2,7 @@
 a later change cannot quietly bend it."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -91,7 +92,7 @@ def test_the_token_fields_follow_their_one_declaration():
     from chatapp.chat.models import Message
     from chatapp.llm.stream import USAGE_FIELDS
     from chatapp.usage.models import UsageDaily, UsageRecord
-    from chatapp.usage.pricing import TOKEN_FIELDS
+    from chatapp.usage.pricing import TOKEN_FIELDS, TOKEN_LABELS
     from chatapp.usage.report import Sums
 
     def columns(model):
@@ -100,3 +101,16 @@ def test_the_token_fields_follow_their_one_declaration():
     assert columns(UsageRecord) == columns(UsageDaily) == set(TOKEN_FIELDS)
     assert set(TOKEN_FIELDS) <= {f.name for f in fields(Sums)}
     assert columns(Message) == set(USAGE_FIELDS) == set(Message().usage)
+    # The report's token columns: headers and cells both follow TOKEN_FIELDS.
+    assert tuple(TOKEN_LABELS) == TOKEN_FIELDS
+
+
+def test_the_client_adds_up_the_usage_fields_the_server_sends():
+    """static/chat/protocol.js keeps its own copy of llm.stream.USAGE_FIELDS (a page's
+    scripts cannot import Python): the two must stay equal."""
+    from chatapp.llm.stream import USAGE_FIELDS
+
+    script = (PACKAGE.parent / "static" / "chat" / "protocol.js").read_text()
+    declared = re.search(r"export const USAGE_FIELDS = \[([^\]]*)\]", script)
+    assert declared, "protocol.js no longer declares USAGE_FIELDS"
+    assert tuple(re.findall(r'"([a-z_]+)"', declared[1])) == USAGE_FIELDS

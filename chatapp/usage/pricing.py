@@ -33,6 +33,11 @@ class Prices:
 _SERVER_TOOL = {"server_tool": True}
 
 
+def _token_kind(label: str):
+    """A field of TokenUsage that counts tokens, with its column's name in the report."""
+    return field(default=0, metadata={"label": label})
+
+
 @dataclass
 class TokenUsage:
     """What a call used, by the kinds it is billed for: the one declaration of them (the
@@ -43,11 +48,11 @@ class TokenUsage:
     apart and never added into it. Output includes thinking. A web search costs its own
     price on top of the tokens; a web fetch costs only the tokens it brings in."""
 
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_write_5m_tokens: int = 0
-    cache_write_1h_tokens: int = 0
-    cache_read_input_tokens: int = 0
+    input_tokens: int = _token_kind("input tokens")
+    output_tokens: int = _token_kind("output tokens")
+    cache_write_5m_tokens: int = _token_kind("cache write 5m tokens")
+    cache_write_1h_tokens: int = _token_kind("cache write 1h tokens")
+    cache_read_input_tokens: int = _token_kind("cache read tokens")
     web_search_requests: int = field(default=0, metadata=_SERVER_TOOL)
     web_fetch_requests: int = field(default=0, metadata=_SERVER_TOOL)
 
@@ -83,6 +88,8 @@ class TokenUsage:
 TOKEN_FIELDS = tuple(f.name for f in fields(TokenUsage) if not f.metadata.get("server_tool"))
 SERVER_TOOL_FIELDS = tuple(f.name for f in fields(TokenUsage) if f.metadata.get("server_tool"))
 LEDGER_FIELDS = TOKEN_FIELDS + SERVER_TOOL_FIELDS
+# The report's name for each token kind, in the order of TOKEN_FIELDS.
+TOKEN_LABELS = {f.name: f.metadata["label"] for f in fields(TokenUsage) if f.name in TOKEN_FIELDS}
 
 
 def cost_of(usage: TokenUsage, prices: Prices, *, batch: bool = False) -> Decimal:

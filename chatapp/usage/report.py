@@ -17,7 +17,7 @@ from django.utils.http import urlencode
 from chatapp.spreadsheet import safe_row
 
 from . import selectors, subjects
-from .pricing import LEDGER_FIELDS, TOKEN_FIELDS, TokenUsage
+from .pricing import LEDGER_FIELDS, TOKEN_FIELDS, TOKEN_LABELS, TokenUsage
 from .selectors import Latency, Scope
 from .subjects import message_link
 
@@ -31,13 +31,6 @@ RANGES = {
     "30d": "Last 30 days",
     "month": "This month",
     "custom": "Custom",
-}
-TOKEN_LABELS = {
-    "input_tokens": "input tokens",
-    "output_tokens": "output tokens",
-    "cache_write_5m_tokens": "cache write 5m tokens",
-    "cache_write_1h_tokens": "cache write 1h tokens",
-    "cache_read_input_tokens": "cache read tokens",
 }
 # The server tools' requests the report shows, after the columns it had before them (a
 # CSV's columns keep their places). Web fetches cost only their tokens: the ledger counts
