@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from chatapp.errors import AppError
+from chatapp.llm.catalogue import EFFORT_LEVELS
 
 # --- what a tab sends -------------------------------------------------------------------
 
@@ -206,9 +207,12 @@ def _user_message(data: dict) -> UserMessageFrame:
             "invalid_field", "thinking must be true or false.", conversation_id=conversation_id
         )
     effort = data.get("effort")
-    if effort is not None and not isinstance(effort, str):
+    if effort is not None and (not isinstance(effort, str) or effort not in ("", *EFFORT_LEVELS)):
+        # Whether the model takes it is checked against the catalogue by the service.
         raise FrameError(
-            "invalid_field", "effort must be a level name.", conversation_id=conversation_id
+            "invalid_field",
+            f"effort must be empty (the model's default) or one of {', '.join(EFFORT_LEVELS)}.",
+            conversation_id=conversation_id,
         )
     web_search = data.get("web_search")
     if web_search is not None and not isinstance(web_search, bool):

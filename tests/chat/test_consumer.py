@@ -415,6 +415,15 @@ BAD_FRAMES = [
         '{"type": "user_message", "conversation_id": 999999, "text": "hi", "client_id": "%s"}',
         "not_found",
     ),
+    (
+        '{"type": "user_message", "text": "hi", "client_id": "%s", "effort": "extreme"}',
+        "invalid_field",
+    ),
+    (  # longer than any level: refused as it is parsed, never a database error
+        '{"type": "user_message", "text": "hi", "client_id": "%s", "effort": "ultra-maximum"}',
+        "invalid_field",
+    ),
+    ('{"type": "user_message", "text": "hi", "client_id": "%s", "effort": 3}', "invalid_field"),
     ('{"type": "stop"}', "invalid_field"),
     ('{"type": "open", "conversation_id": -3}', "invalid_field"),
 ]

@@ -224,3 +224,18 @@ def test_attachments_that_are_not_a_short_list_of_ids_are_refused(attachments, c
 def test_the_same_attachment_twice_is_sent_once():
     frame = {**client_example("user_message"), "attachments": [5, 3, 5]}
     assert protocol.parse_client_frame(json.dumps(frame)).attachments == (5, 3)
+
+
+@pytest.mark.parametrize("effort", ["extreme", "ultra-maximum", "HIGH", 3, True])
+def test_an_effort_that_is_no_level_is_refused_with_the_frames_client_id(effort):
+    frame = {**client_example("user_message"), "effort": effort}
+    with pytest.raises(protocol.FrameError) as refused:
+        protocol.parse_client_frame(json.dumps(frame))
+    assert refused.value.code == "invalid_field" and "xhigh" in refused.value.message
+    assert refused.value.client_id == frame["client_id"]
+
+
+@pytest.mark.parametrize("effort", ["", "low", "medium", "high", "xhigh", "max"])
+def test_every_effort_level_and_the_default_are_parsed(effort):
+    frame = {**client_example("user_message"), "effort": effort}
+    assert protocol.parse_client_frame(json.dumps(frame)).effort == effort
