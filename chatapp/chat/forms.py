@@ -7,8 +7,30 @@ from chatapp.usage.services import usage_policy
 from .models import Conversation, Feedback
 
 
+class TrueFalseField(forms.Field):
+    """A yes or no: `true`/`false` (as the tab and docs/protocol.md send it), `on`/`off`
+    or `1`/`0`; not sent is `false`. Anything else is an error, never a yes."""
+
+    TRUE = ("true", "on", "1")
+    FALSE = ("false", "off", "0", "")
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, **kwargs)
+
+    def to_python(self, value):
+        if isinstance(value, bool) or value is None:
+            return bool(value)
+        text = str(value).strip().lower()
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise forms.ValidationError(f"Give true or false, not {str(value)[:40]!r}.", code="invalid")
+
+
 class StopSequencesField(forms.CharField):
-    """Stop sequences, one per line: each non-empty, at most CHAT_MAX_STOP_SEQUENCES."""
+    """Stop sequences, one per line, at most CHAT_MAX_STOP_SEQUENCES; empty lines are
+    skipped, and a line of spaces alone (which the API refuses) is an error."""
 
     widget = forms.Textarea
 
@@ -19,7 +41,13 @@ class StopSequencesField(forms.CharField):
         if isinstance(value, list):
             return value
         lines = (super().to_python(value) or "").replace("\r\n", "\n").split("\n")
-        return [line for line in lines if line.strip()]
+        for number, line in enumerate(lines, 1):
+            if line and not line.strip():
+                raise forms.ValidationError(
+                    f"Line {number} holds only spaces: a stop sequence needs a visible character.",
+                    code="blank",
+                )
+        return [line for line in lines if line]
 
     def validate(self, value):
         limit = settings.CHAT_MAX_STOP_SEQUENCES
@@ -38,9 +66,9 @@ class ConversationSettingsForm(forms.ModelForm):
     model = forms.ChoiceField(choices=catalogue.model_choices)
     max_tokens = forms.IntegerField(min_value=1)
     stop_sequences = StopSequencesField(required=False, strip=False)
-    pinned = forms.BooleanField(required=False)
-    thinking = forms.BooleanField(required=False)
-    web_search = forms.BooleanField(required=False)
+    pinned = TrueFalseField()
+    thinking = TrueFalseField()
+    web_search = TrueFalseField()
     effort = forms.ChoiceField(
         choices=[("", "the model's default"), *((e, e) for e in catalogue.EFFORT_LEVELS)],
         required=False,
@@ -60,13 +88,22 @@ class ConversationSettingsForm(forms.ModelForm):
             "web_search",
         ]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, sent=None, **kwargs):
         super().__init__(*args, **kwargs)
+        # The fields the request named (`partial`): a setting the model no longer takes
+        # (after a sync) is only refused when it or the model is being changed.
+        self.sent = set(self.data) if sent is None else set(sent)
         current = self.instance.model
         if current and not catalogue.is_known_model(current):
             # A conversation on a model no longer offered can still be renamed or pinned;
             # choosing that model again is no change.
             self.fields["model"].choices = [*catalogue.model_choices(), (current, current)]
+
+    def clean_title(self):
+        title = self.cleaned_data.get("title") or ""
+        if "title" in self.sent and not title.strip():
+            raise forms.ValidationError("A title can't be empty.", code="required")
+        return title
 
     def clean_system_prompt(self):
         system = self.cleaned_data.get("system_prompt") or ""
@@ -82,12 +119,18 @@ class ConversationSettingsForm(forms.ModelForm):
         data = super().clean()
         model = catalogue.get(data.get("model") or "")
         max_tokens = data.get("max_tokens")
-        if model and data.get("thinking"):
+
+        def checked(name: str) -> bool:
+            return bool(model) and bool({name, "model"} & self.sent)
+
+        # A new max_tokens must leave room for the thinking budget of a model that thinks.
+        budget = checked("max_tokens") and bool(model.thinking_types)
+        if data.get("thinking") and (checked("thinking") or budget):
             try:
                 model.thinking_param(max_tokens or 0)
             except ValueError as exc:
                 self.add_error("thinking", str(exc))
-        if model and data.get("effort"):
+        if data.get("effort") and checked("effort"):
             try:
                 model.check_effort(data["effort"])
             except ValueError as exc:
@@ -95,9 +138,9 @@ class ConversationSettingsForm(forms.ModelForm):
         if model and data.get("web_search") and not model.web_search:
             if "web_search" in self.changed_data:
                 self.add_error("web_search", f"{model.label} does not search the web.")
-            else:  # kept from before a change of model: it goes off with the new model
+            elif "model" in self.sent:  # kept from before a change of model: it goes off
                 data["web_search"] = False
-        if model and max_tokens and max_tokens > model.max_output_tokens:
+        if checked("max_tokens") and max_tokens and max_tokens > model.max_output_tokens:
             self.add_error(
                 "max_tokens",
                 f"{model.label} writes at most {model.max_output_tokens:,} tokens per reply.",
@@ -128,7 +171,7 @@ class ConversationSettingsForm(forms.ModelForm):
     def partial(cls, data, *, instance: Conversation) -> "ConversationSettingsForm":
         """A form for a change that sends only the fields it changes."""
         current = {name: getattr(instance, name) for name in cls.Meta.fields}
-        return cls({**current, **data.dict()}, instance=instance)
+        return cls({**current, **data.dict()}, instance=instance, sent=data.keys())
 
 
 class FeedbackForm(forms.Form):
