@@ -83,6 +83,14 @@ def chat_with_two_replies(page, base_url: str, fake_api, question: str, first: s
     send(page, question, first)
 
 
+def unnamed_controls(page) -> list[str]:
+    """The controls shown without a name a screen reader could read (the batch pages'
+    check, test_batches.UNNAMED_CONTROLS)."""
+    from .test_batches import UNNAMED_CONTROLS  # imported here: test_batches imports us
+
+    return page.evaluate(UNNAMED_CONTROLS)
+
+
 def menu_of(page, title: str):
     return page.get_by_role("button", name=f"More for “{title}”")
 
@@ -379,6 +387,55 @@ def test_copy_a_message(live_server_url, page, fake_api, owner):
         "aria-label", "Copied"
     )
     assert page.evaluate("navigator.clipboard.readText()") == "Copy **this**, please."
+
+
+def test_copy_code_puts_only_the_code_on_the_clipboard(live_server_url, page, fake_api, owner):
+    code = "def add(a, b):\n    return a + b\n"
+    fake_api.enqueue({"kind": "reply", "text": f"Here it is:\n\n```python\n{code}```\n\nEnjoy."})
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    log_in(page, live_server_url)
+    page.fill("#composer", "A function that adds")
+    page.press("#composer", "Enter")
+    reply = page.locator('.message[data-role="assistant"]')
+    expect(reply).to_have_attribute("data-status", "complete")
+    block = reply.locator(".code-block")
+    expect(block.locator(".code-header")).to_contain_text("python")
+    copy = block.get_by_role("button", name="Copy code")
+    copy.click()
+    expect(copy).to_have_text("Copied!")
+    assert page.evaluate("navigator.clipboard.readText()") == code
+
+
+def test_every_control_has_a_name_whatever_is_open(live_server_url, page, fake_api, owner):
+    fake_api.enqueue({"kind": "reply", "text": "Hello there."})
+    log_in(page, live_server_url)
+    send(page, "Say hello", "Hello there.")
+    assert unnamed_controls(page) == [], "the page as it is"
+    title = page.locator("#conversation-title").inner_text()
+
+    menu_of(page, title).click()
+    expect(page.get_by_role("button", name="Rename")).to_be_visible()
+    assert unnamed_controls(page) == [], "the conversation's menu open"
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("button", name="Rename")).to_be_hidden()
+
+    question = page.locator('.message[data-role="user"]')
+    question.get_by_role("button", name="Edit").click()
+    editor = page.get_by_role("textbox", name="Edit your message")
+    expect(editor).to_be_focused()
+    assert unnamed_controls(page) == [], "a message being edited"
+    editor.press("Escape")
+    expect(editor).to_have_count(0)
+
+    reply = page.locator('.message[data-role="assistant"]')
+    reply.get_by_role("button", name="Bad response").click()
+    comment = reply.get_by_role("textbox", name="What was wrong with this reply? (optional)")
+    expect(comment).to_be_focused()
+    assert unnamed_controls(page) == [], "the feedback comment open"
+
+    page.get_by_text("Conversation settings").click()
+    expect(page.get_by_role("spinbutton", name="Max tokens per reply")).to_be_visible()
+    assert unnamed_controls(page) == [], "the settings panel open"
 
 
 def test_theme_choice_and_shortcuts_help(live_server_url, page, owner):
