@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 EFFORT_LEVELS = ("low", "medium", "high", "xhigh", "max")
+# The keys of the API's `capabilities.thinking.types` and `.context_management`.
+THINKING_TYPES = ("adaptive", "enabled", "disabled", "between_tools")
+CONTEXT_STRATEGIES = ("clear_thinking_20251015", "clear_tool_uses_20250919", "compact_20260112")
 MIN_THINKING_BUDGET = 1024  # the API's least `budget_tokens`
 _SNAPSHOT = re.compile(r"^(?P<alias>.+)-\d{8}$")
 
@@ -112,21 +115,28 @@ class ModelInfo:
         return _supported((self.capabilities.get("server_tools") or {}).get("web_search"))
 
 
-def _capabilities(*, thinking: tuple = (), effort: tuple = (), images=True) -> dict:
-    """A full ModelCapabilities object (every key present, as the API sends it)."""
+def _capabilities(*, thinking: tuple = (), effort: tuple = (), context: tuple = ()) -> dict:
+    """A full ModelCapabilities object, as the API sends it and the SDK's type validates
+    it (every key present, each thinking type and effort level spelled out). Thinking can
+    always be turned off (`disabled`); `thinking` names the other types the model takes."""
     no = {"supported": False}
     yes = {"supported": True}
+    thinking_on = set(thinking) & {"adaptive", "enabled"}
+    takes = {*thinking, "disabled"}
     return {
         "batch": yes,
         "citations": yes,
         "code_execution": no,
-        "context_management": {"supported": False},
+        "context_management": {
+            "supported": bool(context),
+            **{name: {"supported": name in context} for name in CONTEXT_STRATEGIES},
+        },
         "effort": {
             "supported": bool(effort),
             **{level: {"supported": level in effort} for level in EFFORT_LEVELS},
         },
-        "image_input": yes if images else no,
-        "pdf_input": yes if images else no,
+        "image_input": yes,
+        "pdf_input": yes,
         "server_tools": {
             "supported": True,
             "web_search": yes,
@@ -134,8 +144,8 @@ def _capabilities(*, thinking: tuple = (), effort: tuple = (), images=True) -> d
         },
         "structured_outputs": yes,
         "thinking": {
-            "supported": bool(thinking),
-            "types": {name: {"supported": name in thinking} for name in ("adaptive", "enabled")},
+            "supported": bool(thinking_on),
+            "types": {name: {"supported": name in takes} for name in THINKING_TYPES},
         },
     }
 
@@ -149,7 +159,11 @@ SEED: tuple[ModelInfo, ...] = (
         1_000_000,
         line="sonnet",
         is_default=True,
-        capabilities=_capabilities(thinking=("adaptive",), effort=("low", "medium", "high", "max")),
+        capabilities=_capabilities(
+            thinking=("adaptive", "between_tools"),
+            effort=("low", "medium", "high", "max"),
+            context=CONTEXT_STRATEGIES,
+        ),
     ),
     ModelInfo(
         "claude-opus-4-8",
@@ -158,7 +172,7 @@ SEED: tuple[ModelInfo, ...] = (
         200_000,
         line="opus",
         capabilities=_capabilities(
-            thinking=("adaptive",), effort=("low", "medium", "high", "xhigh", "max")
+            thinking=("adaptive", "between_tools"), effort=EFFORT_LEVELS, context=CONTEXT_STRATEGIES
         ),
     ),
     ModelInfo(
@@ -167,7 +181,9 @@ SEED: tuple[ModelInfo, ...] = (
         64_000,
         200_000,
         line="haiku",
-        capabilities=_capabilities(thinking=("enabled",)),
+        capabilities=_capabilities(
+            thinking=("enabled",), context=("clear_thinking_20251015", "clear_tool_uses_20250919")
+        ),
     ),
 )
 

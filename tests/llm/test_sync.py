@@ -3,6 +3,7 @@ that disappear followed, the admin's choices kept, and the app still up when the
 cannot be reached."""
 
 import pytest
+from anthropic.types import ModelCapabilities
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
@@ -148,3 +149,11 @@ def test_staff_hide_a_model_and_choose_the_default(synced, client, staff, owner)
     assert [m["deprecated"] for m in models if m["id"] == "claude-opus-4-5-20251101"] == [True]
     client.force_login(owner)
     assert client.get(url).status_code == 302  # staff only
+
+
+@pytest.mark.parametrize("seed", catalogue.SEED, ids=lambda seed: seed.id)
+def test_every_seed_is_a_model_as_the_sdk_types_it(seed):
+    validated = ModelCapabilities.model_validate(seed.capabilities)
+    # Nothing the SDK does not know, nothing left out: the API's shape, key for key.
+    assert validated.model_dump(exclude_unset=True) == seed.capabilities
+    assert validated.thinking.types.disabled.supported  # thinking can always be off
