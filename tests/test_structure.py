@@ -2,6 +2,7 @@
 a later change cannot quietly bend it."""
 
 import ast
+import importlib
 import re
 from pathlib import Path
 
@@ -114,3 +115,52 @@ def test_the_client_adds_up_the_usage_fields_the_server_sends():
     declared = re.search(r"export const USAGE_FIELDS = \[([^\]]*)\]", script)
     assert declared, "protocol.js no longer declares USAGE_FIELDS"
     assert tuple(re.findall(r'"([a-z_]+)"', declared[1])) == USAGE_FIELDS
+
+
+def defines_code(node: ast.ClassDef) -> bool:
+    """Whether a class sets `code` itself: as a class attribute or as `self.code`."""
+    for child in ast.walk(node):
+        targets = []
+        if isinstance(child, ast.Assign):
+            targets = child.targets
+        elif isinstance(child, ast.AnnAssign):
+            targets = [child.target]
+        for target in targets:
+            if isinstance(target, ast.Name) and target.id == "code" and child in node.body:
+                return True
+            if (
+                isinstance(target, ast.Attribute)
+                and target.attr == "code"
+                and isinstance(target.value, ast.Name)
+                and target.value.id == "self"
+            ):
+                return True
+    return False
+
+
+def test_every_error_with_a_code_is_an_app_error():
+    """One base error class (chatapp/errors.py): an exception that carries a code for the
+    user derives from AppError instead of keeping its own code and message."""
+    from chatapp.errors import AppError
+
+    checked, found = [], []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE.parent)
+        if "fake_anthropic" in relative.parts or "migrations" in relative.parts:
+            continue
+        classes = [
+            node.name
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.ClassDef) and defines_code(node)
+        ]
+        if not classes:
+            continue
+        module = importlib.import_module(".".join(relative.with_suffix("").parts))
+        for name in classes:
+            cls = getattr(module, name)
+            if isinstance(cls, type) and issubclass(cls, BaseException):
+                checked.append(name)
+                if not issubclass(cls, AppError):
+                    found.append(f"{relative}: {name}")
+    assert "AppError" in checked  # the reader sees a code where there is one
+    assert found == []

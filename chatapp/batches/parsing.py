@@ -14,6 +14,8 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from chatapp.errors import AppError
+
 COLUMNS = ("prompt", "custom_id", "system")
 
 
@@ -36,11 +38,8 @@ class RowError:
         return f"Row {self.number} (line {self.line}): {self.message}"
 
 
-class FileRefused(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class FileRefused(AppError):
+    """A file that cannot be read at all; the job it was for is refused with its code."""
 
 
 def file_format(name: str, head: bytes) -> str:
