@@ -164,3 +164,25 @@ def test_every_error_with_a_code_is_an_app_error():
                     found.append(f"{relative}: {name}")
     assert "AppError" in checked  # the reader sees a code where there is one
     assert found == []
+
+
+def test_every_read_only_admin_uses_the_one_read_only_base():
+    """An admin or inline that shows only read-only fields takes its permissions from
+    chatapp/readonly_admin.py instead of repeating them by hand."""
+    from django.contrib import admin
+
+    from chatapp.readonly_admin import ReadOnlyAdminMixin
+
+    shown = [
+        (model_admin.__class__, model_admin.fields, model_admin.readonly_fields)
+        for model_admin in admin.site._registry.values()
+    ]
+    shown += [
+        (inline, inline.fields, inline.readonly_fields)
+        for model_admin in admin.site._registry.values()
+        for inline in model_admin.inlines
+    ]
+    read_only = [cls for cls, fields, readonly in shown if fields and set(fields) <= set(readonly)]
+    assert len(read_only) >= 3  # the conversation's, the messages inline, the rate limits'
+    found = [cls.__qualname__ for cls in read_only if not issubclass(cls, ReadOnlyAdminMixin)]
+    assert found == []

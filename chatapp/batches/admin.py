@@ -2,15 +2,14 @@
 
 from django.contrib import admin
 
-from chatapp.readonly_admin import ReadOnlyAdmin
+from chatapp.readonly_admin import ReadOnlyAdmin, ReadOnlyAdminMixin
 
 from .models import BatchJob, BatchPart
 
 
-class BatchPartInline(admin.TabularInline):
+class BatchPartInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = BatchPart
     extra = 0
-    can_delete = False
     fields = [
         "number",
         "batch_id",
@@ -26,9 +25,6 @@ class BatchPartInline(admin.TabularInline):
         "error",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(BatchJob)
