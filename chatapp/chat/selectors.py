@@ -60,10 +60,6 @@ def with_costs(messages: Iterable[Message]) -> list[Message]:
     return messages
 
 
-def conversation_messages_with_costs(*, conversation: Conversation) -> list[Message]:
-    return with_costs(conversation_messages(conversation=conversation))
-
-
 def message_get(*, message_id: int) -> Message:
     """A message as its frames show it: with its cost and its versions."""
     message = Message.objects.get(pk=message_id)
