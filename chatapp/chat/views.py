@@ -69,9 +69,6 @@ def chat(request, conversation_id: int | None = None):
         "max_message_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         "max_attachments": settings.CHAT_MAX_ATTACHMENTS,
         "urls": _urls(),
-        "settings_url": (
-            reverse("chat:settings", args=[conversation.pk]) if conversation else None
-        ),
         "month_to_date": month_to_date(user=request.user).to_dict(),
     }
     first_page, chat_data["conversations_next"] = selectors.conversation_page(user=request.user)
