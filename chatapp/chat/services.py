@@ -6,6 +6,7 @@ import functools
 import json
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -194,26 +195,18 @@ def _start_reply(
     model, request = _reply_request(conversation, context.history, policy, strict=created)
     size = InputSize(request, model, context.tokens_before, user_message)
 
-    def reserve():
-        return usage_reserve(
+    try:
+        record = usage_reserve(
             user=user,
             policy=policy,
             model=request.model,
             max_tokens=request.max_tokens,
             input_tokens_at_most=size.tokens,
+            input_tokens_exact=size.exact_near_budget,
             web_searches_at_most=web_searches_at_most(request.tools),
             conversation_id=conversation.pk,
             message_id=reply.pk,
         )
-
-    try:
-        try:
-            record = reserve()
-        except UsageRefused as refused:
-            # A bound near the budget: the exact size may still fit.
-            if refused.code != "budget_exceeded" or not size.count():
-                raise
-            record = reserve()
     except UsageRefused as refused:
         # Nothing is stored: the transaction rolls back, and the tab keeps the text.
         raise ChatError(refused.code, refused.message) from refused
@@ -233,38 +226,42 @@ def _start_reply(
     )
 
 
-# A count_tokens round trip is made only when the bound comes this near the window.
-COUNT_MARGIN = 0.9
+# A count_tokens round trip is made only when the bound comes this near the model's
+# window or what the user's budget has left.
+COUNT_MARGIN = Decimal("0.9")
 
 
 class InputSize:
     """A request's input tokens, without a round trip on every reply: the branch's size
     as the API counted it after its last reply, plus a bound for what follows (one token
-    per UTF-8 byte), or a bound of the whole request when there is no reply to go by. It
-    is counted exactly (count_tokens) only near the model's window, or when the bound
-    would not fit the budget; over the window it is refused before any call."""
+    per UTF-8 byte, and the attachments' own bound), or a bound of the whole request when
+    there is no reply to go by. It is counted exactly (count_tokens) only when the bound
+    comes within 10% of the model's window or of the user's remaining budget, or leans on
+    files (an attachment's bound is loose); over the window it is refused before any
+    call."""
 
     def __init__(self, request: ReplyRequest, model, tokens_before: int, leaf: Message):
         self.request = request
         self.model = model
         self.exact = False
         if tokens_before:
-            added = len(json.dumps(leaf.content, ensure_ascii=False).encode())
-            added += attachment_blocks.tokens_at_most(leaf.content)
+            files = attachment_blocks.tokens_at_most(leaf.content)
+            added = len(json.dumps(leaf.content, ensure_ascii=False).encode()) + files
             # The system prompt and the tools again: they may have changed since.
             added += len(request.system.encode()) + TOOL_DEFINITION_TOKENS * len(request.tools)
             self.tokens = tokens_before + added
         else:
+            files = request.attachment_tokens
             self.tokens = request.input_tokens_at_most()
         window = model.max_input_tokens
-        if window and self.tokens >= COUNT_MARGIN * window and self.count():
-            if self.tokens > window:
-                raise ChatError(
-                    "context_too_long",
-                    f"This conversation is {self.tokens:,} tokens: {self.tokens - window:,} "
-                    f"over {model.label}'s window of {window:,}. Start a new conversation, "
-                    "or pick a model with a larger window.",
-                )
+        near_window = window and self.tokens >= COUNT_MARGIN * window
+        if (files or near_window) and self.count() and window and self.tokens > window:
+            raise ChatError(
+                "context_too_long",
+                f"This conversation is {self.tokens:,} tokens: {self.tokens - window:,} "
+                f"over {model.label}'s window of {window:,}. Start a new conversation, "
+                "or pick a model with a larger window.",
+            )
 
     def count(self) -> bool:
         """Counts exactly; False when the count fails (the bound stands: chatting is
@@ -276,6 +273,13 @@ class InputSize:
             return False
         self.tokens, self.exact = counted, True
         return True
+
+    def exact_near_budget(self, worst: Decimal, remaining: Decimal) -> int | None:
+        """The exact size, counted now, when the bound's worst case comes within 10% of
+        what the budget has left (usage_reserve asks); None keeps the bound."""
+        if remaining <= 0 or worst < COUNT_MARGIN * remaining or not self.count():
+            return None
+        return self.tokens
 
 
 def _reply_request(conversation: Conversation, history: list[dict], policy, *, strict: bool):

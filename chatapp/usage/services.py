@@ -5,6 +5,7 @@ once it has ended: the one road into the ledger, whatever made the call."""
 import datetime as dt
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
@@ -176,11 +177,17 @@ def usage_reserve(
     purpose: str = UsageRecord.Purpose.CHAT,
     policy: UsagePolicy | None = None,
     web_searches_at_most: int = 0,
+    input_tokens_exact: Callable[[Decimal, Decimal], int | None] | None = None,
 ) -> UsageRecord:
     """Checks the user's rate limit and budget and holds the call's worst-case cost: its
     tokens, and `web_searches_at_most` web searches (the web search tool's `max_uses`).
     Must run inside the transaction that stores the request: the user's budget row is
-    locked, so concurrent calls of one user are checked one after the other."""
+    locked, so concurrent calls of one user are checked one after the other.
+
+    `input_tokens_exact(worst, remaining)`: for a user with a budget, called with the
+    bound's worst case and what the budget has left; it may answer the exact input size
+    (a count the caller makes only when the two come close), which is then held instead
+    of `input_tokens_at_most`. Without a budget it is never called."""
     now = timezone.now()
     policy = policy or usage_policy()
     limit = _locked_limit(user, policy)
@@ -198,14 +205,18 @@ def usage_reserve(
             )
 
     price = price_for(model, now)
-    worst = ZERO
-    if price is not None:
-        worst = most_it_can_cost(
-            input_tokens_at_most=input_tokens_at_most,
+
+    def worst_case(input_tokens: int) -> Decimal:
+        if price is None:
+            return ZERO
+        return most_it_can_cost(
+            input_tokens_at_most=input_tokens,
             max_tokens=max_tokens,
             web_searches_at_most=web_searches_at_most,
             prices=price.prices,
         ).quantize(MONEY_PLACES, rounding=ROUND_CEILING)
+
+    worst = worst_case(input_tokens_at_most)
     if limit is not None:
         if price is None:
             raise UsageRefused(
@@ -214,6 +225,10 @@ def usage_reserve(
                 "your budget. An admin must add its price first.",
             )
         spent = month_to_date(user=user).cost
+        if input_tokens_exact is not None:
+            exact = input_tokens_exact(worst, limit - spent)
+            if exact is not None:
+                worst = worst_case(exact)
         if spent + worst > limit:
             raise UsageRefused(
                 "budget_exceeded",
