@@ -157,3 +157,19 @@ def test_every_seed_is_a_model_as_the_sdk_types_it(seed):
     # Nothing the SDK does not know, nothing left out: the API's shape, key for key.
     assert validated.model_dump(exclude_unset=True) == seed.capabilities
     assert validated.thinking.types.disabled.supported  # thinking can always be off
+
+
+def test_offered_models_without_a_price_are_flagged_right_after_a_sync(fake_api, client, staff):
+    client.force_login(staff)
+    assert "no price" not in client.get(reverse("admin:index")).content.decode()  # the seeds
+    models_sync()
+    catalogue.forget()
+    home = client.get(reverse("admin:index")).content.decode()
+    for unpriced in ("claude-opus-4-5-20251101", "claude-sonnet-4-5-20250929"):
+        assert f"{unpriced}: no price</strong>: offered to users" in home
+        assert f"/admin/usage/modelprice/add/?model={unpriced}" in home
+    assert "claude-sonnet-5-20260929: no price" not in home  # priced by its alias
+    assert "claude-3-7-sonnet-20250219" not in home  # retired: not offered
+    ClaudeModel.objects.filter(pk="claude-sonnet-4-5-20250929").update(visible=False)
+    catalogue.forget()
+    assert "claude-sonnet-4-5-20250929" not in client.get(reverse("admin:index")).content.decode()
