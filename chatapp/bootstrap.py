@@ -252,7 +252,10 @@ def sync_models(env) -> None:
         [str(VENV_PYTHON), "manage.py", "sync_models"], cwd=ROOT, env=env, check=False
     )
     if result.returncode != 0:
-        say("the model list could not be synced: the app starts on the list it has")
+        say(
+            "the model list could not be synced: the app starts on the list it has "
+            "(the admin home says why)"
+        )
 
 
 def ensure_packages(ci: bool) -> None:

@@ -95,6 +95,7 @@ def test_sigterm_stops_the_servers_the_fake_api_and_the_batch_worker(serve):
     process.wait(timeout=60)
     output = process.stdout.read()
     fake_port = int(re.search(r"fake Anthropic API on port (\d+)", output)[1])
+    assert "Synced the models: " in output  # from the fake, in demo mode
     wait_for(lambda: not ours(marker), timeout=30)
     assert not port_open(port) and not port_open(fake_port)
 

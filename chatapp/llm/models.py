@@ -39,3 +39,14 @@ class ClaudeModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.id})"
+
+
+class SyncFailure(models.Model):
+    """The last sync whose Models API could not be read (one row, pk 1), until a sync
+    succeeds: the admin home says when and why, since `serve` starts all the same."""
+
+    failed_at = models.DateTimeField()
+    error = models.TextField()
+
+    def __str__(self) -> str:
+        return f"sync failed at {self.failed_at:%Y-%m-%d %H:%M}: {self.error}"

@@ -8,8 +8,10 @@ from asgiref.sync import async_to_sync
 from django.db import transaction
 from django.utils import timezone
 
+from chatapp.errors import AppError
+
 from .client import async_client
-from .models import ClaudeModel
+from .models import ClaudeModel, SyncFailure
 from .stream import raise_upstream
 
 SYNC_TIMEOUT_SECONDS = 20
@@ -91,5 +93,16 @@ def _keep_a_default(gone: list[ClaudeModel]) -> None:
 
 
 def models_sync() -> SyncResult:
-    """Fetches and saves the catalogue (from sync code: the command, the admin)."""
-    return models_save(async_to_sync(models_fetch)())
+    """Fetches and saves the catalogue (from sync code: the command, `serve` through it,
+    the admin). An API that cannot be read is recorded (SyncFailure) before the error
+    goes on; a sync that succeeds forgets it."""
+    try:
+        listed = async_to_sync(models_fetch)()
+    except AppError as exc:
+        SyncFailure.objects.update_or_create(
+            pk=1, defaults={"failed_at": timezone.now(), "error": f"{exc.message} ({exc.code})"}
+        )
+        raise
+    result = models_save(listed)
+    SyncFailure.objects.filter(pk=1).delete()
+    return result

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from chatapp.chat.models import Conversation
 from chatapp.llm import catalogue
-from chatapp.llm.models import ClaudeModel
+from chatapp.llm.models import ClaudeModel, SyncFailure
 from chatapp.llm.sync import models_sync
 
 from ..chat.helpers import converse
@@ -114,6 +114,36 @@ def test_an_unreachable_api_fails_the_command_and_keeps_the_list(fake_api, db, s
     with pytest.raises(CommandError, match="Could not sync the models"):
         call_command("sync_models")
     assert offered_ids()  # the seeded list still stands
+
+
+def test_the_admin_says_when_the_api_could_not_be_reached_and_forgets_it_after_a_sync(
+    fake_api, client, staff, settings
+):
+    reachable = settings.ANTHROPIC_BASE_URL
+    settings.ANTHROPIC_BASE_URL = "http://127.0.0.1:9"  # what serve met as it started
+    with pytest.raises(CommandError):
+        call_command("sync_models")
+    failure = SyncFailure.objects.get()
+    assert failure.error == "The API could not be reached (upstream_connection)"
+    assert failure.failed_at is not None
+    client.force_login(staff)
+    home = client.get(reverse("admin:index")).content.decode()
+    assert "The Models API could not be reached at the last sync" in home
+    assert failure.error in home and "never been synced" in home
+    assert "has not been synced from the Models API yet" not in home  # said once
+
+    settings.ANTHROPIC_BASE_URL = reachable
+    client.post(reverse("admin:llm_claudemodel_sync"))
+    assert not SyncFailure.objects.exists()
+    home = client.get(reverse("admin:index")).content.decode()
+    assert "could not be reached" not in home and 'id="model-catalogue-module"' not in home
+
+    # A later failure leaves the last good list in use, and says so.
+    settings.ANTHROPIC_BASE_URL = "http://127.0.0.1:9"
+    response = client.post(reverse("admin:llm_claudemodel_sync"), follow=True)
+    assert "The Models API could not be read" in response.content.decode()
+    home = client.get(reverse("admin:index")).content.decode()
+    assert "could not be reached" in home and "the list of the last good sync is in use" in home
 
 
 def test_a_conversation_on_an_alias_shows_its_snapshot_in_the_picker(synced, client, owner):
