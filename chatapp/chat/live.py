@@ -47,12 +47,8 @@ class LiveReply:
         self.hub = hub
         self.reply: Message = accepted.reply
         self.usage_record = accepted.usage_record
-        # A new conversation's first reply is followed by its title (titles.py).
-        self._question = (
-            accepted.user_message.text
-            if accepted.created_conversation and settings.CHAT_TITLES
-            else None
-        )
+        # A conversation's first complete reply is followed by its title (titles.py).
+        self._question = accepted.user_message.text
         self.conversation_id = accepted.conversation.pk
         self.owner_id = accepted.conversation.owner_id
         self.message_id = accepted.reply.pk
@@ -232,7 +228,7 @@ class LiveReply:
                 )
             )
         self._relay(protocol.message_stop_frame(self.final))
-        if self._question is not None and self.final["status"] == Message.Status.COMPLETE:
+        if getattr(message, "needs_title", False):  # decided by reply_finalize
             self.hub.later(
                 title_write(
                     conversation_id=self.conversation_id,

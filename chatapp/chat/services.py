@@ -12,7 +12,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from chatapp import sql
@@ -477,7 +477,8 @@ def reply_finalize(
     duration_ms: int | None = None,
 ) -> Message:
     """Saves a finished reply, whatever way it ended, and settles its usage, in one
-    transaction."""
+    transaction. `reply.needs_title`: the reply is the conversation's first complete one
+    and its title is not the user's own, so a generated title follows (titles.py)."""
     reply.status = status
     reply.content = state.saved_content()
     reply.search_text = reply.text
@@ -530,7 +531,23 @@ def reply_finalize(
             duration_ms=duration_ms,
         )
     upstream_rate_limit_observe(state.rate_limits)
+    reply.needs_title = (
+        status == Message.Status.COMPLETE and settings.CHAT_TITLES and _first_complete_reply(reply)
+    )
     return reply
+
+
+def _first_complete_reply(reply: Message) -> bool:
+    """No other reply of its conversation is complete, and the title is not the user's
+    (one query, after the reply: whatever came of the replies before it)."""
+    others = Message.objects.filter(
+        conversation_id=OuterRef("pk"), role=Message.Role.ASSISTANT, status=Message.Status.COMPLETE
+    ).exclude(pk=reply.pk)
+    return (
+        Conversation.objects.filter(pk=reply.conversation_id, title_set_by_user=False)
+        .exclude(Exists(others))
+        .exists()
+    )
 
 
 def reply_lease_end() -> dt.datetime:

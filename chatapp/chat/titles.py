@@ -1,4 +1,5 @@
-"""A conversation's title, written by a small fast model after its first reply.
+"""A conversation's title, written by a small fast model after its first complete reply
+(services.reply_finalize decides which reply that is).
 
 The call is a chat cost like any other: held against the user's budget before it is made
 (no call when the budget or the rate limit cannot cover it), settled at its exact cost in

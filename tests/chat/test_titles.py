@@ -3,6 +3,8 @@ in the ledger, announced to every tab, never over the user's own title, and sile
 it fails."""
 
 import logging
+import uuid
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -10,7 +12,7 @@ from django.urls import reverse
 from chatapp.chat import titles
 from chatapp.chat.live import hub
 from chatapp.chat.models import Conversation
-from chatapp.usage.models import UsagePolicy, UsageRecord
+from chatapp.usage.models import UsagePolicy, UsageRecord, UserBudget
 
 from .helpers import converse, receive_until, user_message
 
@@ -89,6 +91,76 @@ async def test_no_title_call_when_the_policy_cannot_cover_it(titles_on, sockets,
     assert conversation.title == "First words stay"
     assert len(fake_api.requests) == 1
     assert await UsageRecord.objects.acount() == 1
+
+
+async def test_no_title_call_when_the_budget_cannot_cover_it(titles_on, sockets, owner, caplog):
+    fake_api = titles_on
+    # $0.07 a month: the reply's worst case fits; what it really costs leaves less than
+    # the title's worst case.
+    await UserBudget.objects.acreate(user=owner, monthly_limit_usd=Decimal("0.07"))
+    costly = {"input_tokens": 10, "output_tokens": 4650}
+    fake_api.enqueue({"kind": "reply", "text": "Sure.", "usage": costly}, title_scenario())
+    tab = await sockets(owner)
+    with caplog.at_level(logging.INFO, logger="chatapp.chat.titles"):
+        frames, reply = await converse(tab, "First words stay")
+        await hub.wait_idle()
+    assert reply.status == "complete" and "budget_exceeded" in caplog.text
+    conversation = await Conversation.objects.aget(pk=frames[-1]["conversation_id"])
+    assert conversation.title == "First words stay"
+    assert len(fake_api.requests) == 1  # no title call
+    assert not await UsageRecord.objects.filter(purpose="title").aexists()
+    assert await tab.receive_nothing(timeout=0.2)  # no error frame, no conversation frame
+
+
+@pytest.mark.parametrize("retry", ["regenerate", "send"])
+async def test_a_first_reply_that_failed_is_titled_after_the_first_that_completes(
+    titles_on, sockets, owner, retry
+):
+    fake_api = titles_on
+    fake_api.enqueue(
+        {"kind": "http_error", "status": 529},
+        {"kind": "reply", "text": "Eat pastéis de nata."},
+        title_scenario(),
+    )
+    tab = await sockets(owner)
+    frames, failed = await converse(tab, "Where should I eat in Lisbon?")
+    assert failed.status == "error"
+    conversation_id = frames[-1]["conversation_id"]
+    if retry == "regenerate":
+        await tab.send_json_to(
+            {
+                "type": "regenerate",
+                "conversation_id": conversation_id,
+                "message_id": failed.pk,
+                "client_id": str(uuid.uuid4()),
+            }
+        )
+        await receive_until(tab, "message_stop")
+    else:
+        await converse(tab, "Any cafés?", conversation_id)
+    await hub.wait_idle()
+    renamed = await receive_until(tab, "conversation")
+    while renamed[-1]["title"] != "Lisbon Food Tips":
+        renamed = await receive_until(tab, "conversation")
+    assert renamed[-1]["conversation_id"] == conversation_id
+    assert (await Conversation.objects.aget(pk=conversation_id)).title == "Lisbon Food Tips"
+    title_request = fake_api.requests[-1]["body"]
+    assert "pastéis de nata" in title_request["messages"][0]["content"]
+    assert await UsageRecord.objects.filter(purpose="title").acount() == 1
+
+
+async def test_only_the_first_complete_reply_is_titled(titles_on, sockets, owner):
+    fake_api = titles_on
+    fake_api.enqueue(
+        {"kind": "reply", "text": "One."}, title_scenario(), {"kind": "reply", "text": "Two."}
+    )
+    tab = await sockets(owner)
+    frames, _ = await converse(tab, "First question")
+    await hub.wait_idle()
+    await converse(tab, "Second question", frames[-1]["conversation_id"])
+    await hub.wait_idle()
+    assert len(fake_api.requests) == 3  # reply, title, reply: no second title
+    assert await UsageRecord.objects.filter(purpose="title").acount() == 1
 
 
 async def test_a_failed_title_call_keeps_the_first_words_quietly(titles_on, sockets, owner, caplog):
