@@ -51,6 +51,7 @@ from .scenarios import (
     ScenarioQueue,
     StreamErrorScenario,
     default_error_message,
+    error_type_for_status,
     find_inline_directive,
     inline_directive,
     parse_scenarios,
@@ -142,6 +143,8 @@ class FakeState:
     active_streams: int = 0
     # count_tokens calls since the last reset (a client should make few: benchmarks read it).
     counts: int = 0
+    # The HTTP status every count_tokens call fails with until the next reset (None: none).
+    count_tokens_failure: int | None = None
 
     def __post_init__(self) -> None:
         self.requests = deque(maxlen=self.config.max_logged_requests)
@@ -161,6 +164,7 @@ class FakeState:
         self.queue.clear()
         self.requests.clear()
         self.counts = 0
+        self.count_tokens_failure = None
         self.catalogue.reset()
         self.clock.reset()
         self.cache.clear()
@@ -543,6 +547,9 @@ async def count_tokens_handler(request: web.Request) -> web.Response:
         return auth_error
     state = request.app[STATE]
     state.counts += 1
+    if (status := state.count_tokens_failure) is not None:
+        error_type = error_type_for_status(status)
+        return _error_response(request, status, error_type, default_error_message(error_type))
     body = await _read_json(request)
     try:
         req = validate_request(body, state.catalogue, files=state.files, counting=True)

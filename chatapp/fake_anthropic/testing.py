@@ -138,6 +138,15 @@ class FakeAnthropicServer:
         """How many count_tokens requests came in since the last reset."""
         return self._call(lambda state: state.counts)
 
+    def fail_count_tokens(self, status: int | None = 529) -> None:
+        """Every count_tokens call fails with this HTTP status (and its usual error body)
+        until reset; None: they are answered again."""
+
+        def set_failure(state: FakeState) -> None:
+            state.count_tokens_failure = status
+
+        self._call(set_failure)
+
     @property
     def requests(self) -> list[dict[str, Any]]:
         """Copies of the /v1/messages requests received so far, oldest first."""

@@ -218,6 +218,16 @@ def test_count_tokens_equals_the_input_each_following_call_reports(fake, client)
     assert client.messages.create(max_tokens=50, **without_cache).usage.input_tokens == count
 
 
+def test_count_tokens_can_be_made_to_fail_until_reset(fake, client):
+    fake.fail_count_tokens(529)
+    with pytest.raises(anthropic.OverloadedError):
+        client.messages.count_tokens(model=MODEL, messages=ask("Hi"))
+    assert fake.count_tokens_calls == 1
+    assert client.messages.create(model=MODEL, max_tokens=50, messages=ask("Hi")).content
+    fake.reset()
+    assert client.messages.count_tokens(model=MODEL, messages=ask("Hi")).input_tokens > 0
+
+
 def test_the_clock_and_the_cache_over_http(fake, client):
     usage_of(client, system=cached_system())
     status, _, raw = http(fake, "GET", "/_fake/cache")

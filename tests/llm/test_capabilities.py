@@ -3,9 +3,11 @@ where the model takes them, in the shape it takes, prompt caching on by default,
 max_tokens within the model's own limit. Checked on the requests the fake API received."""
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.urls import reverse
 
 from chatapp.chat.models import Conversation, Message
+from chatapp.llm import catalogue
 from chatapp.llm.models import ClaudeModel
 from chatapp.usage.services import price_for
 
@@ -168,3 +170,75 @@ def _without_thinking() -> dict:
     capabilities = dict(SEED[2].capabilities)
     capabilities["thinking"] = {"supported": False, "types": {}}
     return capabilities
+
+
+async def test_thinking_a_model_does_not_take_is_refused_before_anything_is_stored(
+    fake_api, sockets, owner
+):
+    await ClaudeModel.objects.filter(pk="claude-haiku-4-5").aupdate(
+        capabilities=_without_thinking()
+    )
+    tab = await sockets(owner)
+    sent = user_message("Hello", model="claude-haiku-4-5", thinking=True)
+    await tab.send_json_to(sent)
+    error = await tab.receive_json_from()
+    assert error["code"] == "invalid_field" and "does not think" in error["message"]
+    assert error["client_id"] == sent["client_id"]
+    assert not await Conversation.objects.aexists() and not await Message.objects.aexists()
+    assert fake_api.requests == []
+
+
+async def test_redacted_thinking_is_passed_back_unchanged_on_the_next_turn(
+    fake_api, sockets, owner
+):
+    fake_api.enqueue(
+        {"kind": "reply", "text": "Four.", "thinking": "Two and two.", "redacted_thinking": True},
+        {"kind": "reply", "text": "Eight."},
+    )
+    tab = await sockets(owner)
+    frames, first = await converse(tab, "2+2?", model="claude-sonnet-5", thinking=True)
+    redacted = [b for b in first.content if b["type"] == "redacted_thinking"]
+    assert len(redacted) == 1 and redacted[0]["data"]
+    _, second = await converse(tab, "Double it", frames[-1]["conversation_id"])
+    assert second.status == "complete"  # the fake checks the data it made
+    sent_back = fake_api.requests[-1]["body"]["messages"][1]["content"]
+    assert redacted[0] in sent_back
+    assert [b["type"] for b in sent_back] == [b["type"] for b in first.content]
+
+
+@pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
+async def test_budgeted_thinking_with_an_effort_reaches_the_api_exactly(fake_api, sockets, owner):
+    """claude-opus-4-5 (after a sync; deprecated, so the SDK warns): thinking with a
+    budget, and effort levels."""
+    from chatapp.llm.sync import models_sync
+
+    await sync_to_async(models_sync)()
+    catalogue.forget()
+    fake_api.enqueue({"kind": "reply", "text": "Hm.", "thinking": "Let me see."})
+    tab = await sockets(owner)
+    _, reply = await converse(
+        tab, "Think", model="claude-opus-4-5-20251101", thinking=True, effort="medium"
+    )
+    body = last_request(fake_api)
+    assert body["max_tokens"] == 4096
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert body["output_config"] == {"effort": "medium"}
+    assert [b["type"] for b in reply.content] == ["thinking", "text"]
+
+
+async def test_the_xhigh_effort_reaches_the_api_exactly(fake_api, sockets, owner):
+    fake_api.enqueue({"kind": "reply", "text": "Done."})
+    tab = await sockets(owner)
+    _, reply = await converse(tab, "Hard", model="claude-opus-4-8", thinking=True, effort="xhigh")
+    body = last_request(fake_api)
+    assert body["thinking"] == {"type": "adaptive", "display": "summarized"}
+    assert body["output_config"] == {"effort": "xhigh"}
+    assert reply.status == "complete"
+
+
+async def test_a_one_hour_cache_ttl_reaches_the_request(fake_api, sockets, owner, settings):
+    settings.CHAT_CACHE_TTL = "1h"
+    fake_api.enqueue({"kind": "reply", "text": "A."})
+    tab = await sockets(owner)
+    await converse(tab, "One")
+    assert last_request(fake_api)["cache_control"] == {"type": "ephemeral", "ttl": "1h"}

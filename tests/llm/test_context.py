@@ -206,3 +206,19 @@ async def test_with_a_generous_budget_nothing_is_counted(fake_api, sockets, owne
     frames, _ = await converse(tab, QUESTION)
     await converse(tab, "And Porto?", frames[-1]["conversation_id"])
     assert calls == [] and fake_api.count_tokens_calls == 0
+
+
+async def test_a_failed_count_near_the_window_still_sends_the_reply_with_the_bound(
+    fake_api, sockets, owner, monkeypatch
+):
+    calls = counting(monkeypatch)
+    fake_api.fail_count_tokens(529)
+    await ClaudeModel.objects.filter(pk="claude-sonnet-5").aupdate(max_input_tokens=2000)
+    fake_api.enqueue({"kind": "reply", "text": "Still here."})
+    tab = await sockets(owner)
+    _, reply = await converse(tab, "word " * 400)  # near the window: counted, and it fails
+    assert reply.status == "complete" and reply.text == "Still here."
+    assert len(calls) == 1 and fake_api.count_tokens_calls == 1
+    bound = calls[0].input_tokens_at_most()
+    record = await UsageRecord.objects.aget(message_id=reply.pk)
+    assert record.reserved_cost == await worst_case(bound)

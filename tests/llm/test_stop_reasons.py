@@ -2,6 +2,8 @@
 a failed reply keeps the API's request id and error body for staff."""
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.urls import reverse
 
 from chatapp.usage.models import UsageRecord
 
@@ -105,3 +107,12 @@ async def test_a_failed_reply_keeps_the_request_id_and_error_body_for_staff(
     assert reply.status == "error" and reply.request_id
     assert reply.error_body["error"]["message"] == "bad thing"
     assert "error_body" not in frames[-1]["message"]  # never to the page
+    url = reverse("admin:chat_message_change", args=[reply.pk])
+    await sync_to_async(client.force_login)(staff)
+    shown = await sync_to_async(client.get)(url)
+    assert shown.status_code == 200
+    page = shown.content.decode()
+    assert "bad thing" in page and reply.request_id in page
+    await sync_to_async(client.force_login)(owner)
+    refused = await sync_to_async(client.get)(url)
+    assert refused.status_code == 302 and refused.url.startswith(reverse("admin:login"))

@@ -61,6 +61,25 @@ async def test_a_reply_is_recorded_once_at_its_exact_cost(fake_api, sockets, own
     assert month.tokens == tokens.total_input_tokens + reply.output_tokens
 
 
+async def test_thinking_tokens_are_billed_as_output_tokens(fake_api, sockets, owner):
+    """The API counts thinking in output_tokens (output_tokens_details says how much of
+    it): billed once, at the output price, never added again nor left out."""
+    usage = {
+        "input_tokens": 20,
+        "output_tokens": 120,
+        "output_tokens_details": {"thinking_tokens": 67},
+    }
+    fake_api.enqueue({"kind": "reply", "text": "Four.", "thinking": "Two and two.", "usage": usage})
+    tab = await sockets(owner)
+    frames, reply = await converse(tab, "2+2?", thinking=True)
+    assert [b["type"] for b in reply.content] == ["thinking", "text"]
+    assert (reply.input_tokens, reply.output_tokens) == (20, 120)
+    record = await UsageRecord.objects.aget(message_id=reply.pk)
+    assert (record.input_tokens, record.output_tokens) == (20, 120)
+    assert record.cost == Decimal(20 * 3 + 120 * 15) / 1_000_000  # $3 in, $15 out
+    assert Decimal(frames[-1]["message"]["cost"]) == record.cost
+
+
 async def test_stopped_and_failed_replies_are_recorded_too(fake_api, sockets, owner):
     fake_api.enqueue({"kind": "http_error", "status": 529})
     tab = await sockets(owner)
