@@ -186,3 +186,23 @@ def test_every_read_only_admin_uses_the_one_read_only_base():
     assert len(read_only) >= 3  # the conversation's, the messages inline, the rate limits'
     found = [cls.__qualname__ for cls in read_only if not issubclass(cls, ReadOnlyAdminMixin)]
     assert found == []
+
+
+def test_chat_reads_and_writes_the_ledger_only_through_usage():
+    """chat calls usage's services and selectors: it never queries usage's models itself
+    (their managers), so the ledger's rules stay in one app."""
+    usage_models = {
+        node.name
+        for node in ast.walk(ast.parse((PACKAGE / "usage" / "models.py").read_text()))
+        if isinstance(node, ast.ClassDef)
+    }
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.value.id}.{node.attr}"
+        for path in modules("chat")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute)
+        and node.attr in ("objects", "_default_manager")
+        and isinstance(node.value, ast.Name)
+        and node.value.id in usage_models
+    ]
+    assert found == []

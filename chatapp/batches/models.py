@@ -155,10 +155,6 @@ class BatchPart(models.Model):
     def __str__(self) -> str:
         return f"Part {self.number} of job {self.job_id} ({self.batch_id or 'not sent'})"
 
-    @property
-    def api_done(self) -> int:
-        return self.succeeded + self.errored + self.canceled + self.expired
-
 
 class BatchRequest(models.Model):
     """One request as sent (one or more identical rows), and its result once imported."""

@@ -30,6 +30,7 @@ from chatapp.llm.stream import (
     web_searches_at_most,
 )
 from chatapp.usage.models import UsageRecord
+from chatapp.usage.selectors import reserved_record_of
 from chatapp.usage.services import (
     UsageRefused,
     upstream_rate_limit_observe,
@@ -604,11 +605,7 @@ def replies_recover(*, exclude: tuple[int, ...] = (), unleased: bool = True) -> 
             reply.error_message = INTERRUPTED
             reply.completed_at = now
             sql.update(reply, ("status", "error_code", "error_message", "completed_at"))
-            record = (
-                UsageRecord.objects.select_related("price")
-                .filter(message_id=reply.pk, status=UsageRecord.Status.RESERVED)
-                .first()
-            )
+            record = reserved_record_of(reply.pk)
             if record is not None:
                 usage_settle(
                     record=record,

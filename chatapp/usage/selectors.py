@@ -316,6 +316,16 @@ def records_by_message(message_ids: list[int]) -> dict[int, UsageRecord]:
     return {record.message_id: record for record in records}
 
 
+def reserved_record_of(message_id: int) -> UsageRecord | None:
+    """The ledger row still held for a message's call, with its price, if any: what an
+    interrupted reply is settled on."""
+    return (
+        UsageRecord.objects.select_related("price")
+        .filter(message_id=message_id, status=UsageRecord.Status.RESERVED)
+        .first()
+    )
+
+
 def upstream_rate_limit() -> UpstreamRateLimit | None:
     return UpstreamRateLimit.objects.order_by("pk").first()
 
