@@ -91,6 +91,47 @@ def update(instance: Model, names: tuple[str, ...]) -> int:
 
 
 @functools.cache
+def _update_many_sql(
+    model: type[Model], names: tuple[str, ...], only_if: tuple[str, ...]
+) -> tuple[str, tuple[Field, ...], tuple[Field, ...]]:
+    _writable(model)
+    meta = model._meta
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    fields = tuple(meta.get_field(name) for name in names)
+    conditions = tuple(meta.get_field(name) for name in only_if)
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    where = " AND ".join(f"{quote(field.column)} = %s" for field in (meta.pk, *conditions))
+    return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {where}", fields, conditions
+
+
+def update_many(instances: list[Model], names: tuple[str, ...], **only_if) -> None:
+    """Writes these fields of several saved instances of one model, one statement each
+    sent together (`executemany`: one round trip on PostgreSQL), each row only where its
+    `only_if` fields hold these values (a row that no longer does is left as it is)."""
+    if not instances:
+        return
+    sql, fields, conditions = _update_many_sql(type(instances[0]), names, tuple(only_if))
+    connection = connections[DEFAULT_DB_ALIAS]
+    kept = [
+        field.get_db_prep_save(value, connection=connection)
+        for field, value in zip(conditions, only_if.values(), strict=True)
+    ]
+    rows = [
+        [
+            *(
+                field.get_db_prep_save(field.pre_save(instance, False), connection=connection)
+                for field in fields
+            ),
+            instance.pk,
+            *kept,
+        ]
+        for instance in instances
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+@functools.cache
 def _insert_or_add_sql(
     model: type[Model], key: tuple[str, ...], amounts: tuple[str, ...]
 ) -> tuple[str, tuple[Field, ...], tuple[Field, ...]]:

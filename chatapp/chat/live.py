@@ -25,9 +25,9 @@ from .models import Message
 from .outbox import Frame, Outbox, is_stop
 from .services import (
     AcceptedMessage,
+    replies_checkpoint,
     replies_lease_renew,
     replies_recover,
-    reply_checkpoint,
     reply_finalize,
 )
 from .titles import title_write
@@ -35,9 +35,9 @@ from .titles import title_write
 logger = logging.getLogger(__name__)
 
 
-def _log_failure(future: asyncio.Future) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        logger.error("a checkpoint failed", exc_info=future.exception())
+# How long the first checkpoint to fall due waits for others: the replies of a burst reach
+# theirs within moments of each other, and share one write.
+CHECKPOINT_GATHER_SECONDS = 0.05
 
 
 class LiveReply:
@@ -63,27 +63,24 @@ class LiveReply:
         self._batch: list[list] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._forwarding: asyncio.Task | None = None
-        # The last save of the reply so far (what a crash keeps), and when it was made.
-        self._checkpoint: asyncio.Future | None = None
+        # When the reply so far was last handed to the hub to be saved.
         self._checkpointed_at = time.monotonic()
 
     def _save_checkpoint(self) -> None:
-        """Saves the reply so far, in the background: at most one save at a time, so a
-        slow database is never asked for more than one per reply."""
-        if self._checkpoint is not None and not self._checkpoint.done():
-            return
+        """Asks for the reply so far to be saved (what a crash keeps); the hub writes the
+        checkpoints that fall due together in one batch, one batch at a time."""
         self._checkpointed_at = time.monotonic()
+        self.hub.checkpoint(self)
+
+    def checkpoint(self) -> dict:
+        """The reply so far, as `replies_checkpoint` saves it."""
         state = self.state
-        self._checkpoint = asyncio.ensure_future(
-            run_db(
-                reply_checkpoint,
-                reply_id=self.message_id,
-                content=copy.deepcopy(state.saved_content()),
-                usage=state.usage_so_far(),
-                server_tool_use=state.total_server_tool_use(),
-            )
-        )
-        self._checkpoint.add_done_callback(_log_failure)
+        return {
+            "reply_id": self.message_id,
+            "content": copy.deepcopy(state.saved_content()),
+            "usage": state.usage_so_far(),
+            "server_tool_use": state.total_server_tool_use(),
+        }
 
     def stop(self) -> bool:
         """Asks the reply to stop; the partial reply is saved as stopped."""
@@ -262,6 +259,9 @@ class Hub:
         # Per conversation: the lock that keeps this hub's joins and leaves of its live
         # group in order, and how many are waiting for it.
         self._membership: dict[int, tuple[asyncio.Lock, list[int]]] = {}
+        # Replies whose checkpoint is due, and the task that writes them.
+        self._due: dict[int, LiveReply] = {}
+        self._checkpointing: asyncio.Task | None = None
 
     def later(self, work) -> None:
         task = asyncio.create_task(work)
@@ -298,6 +298,30 @@ class Hub:
 
     def reply_in(self, conversation_id: int) -> LiveReply | None:
         return self._replies.get(conversation_id)
+
+    def checkpoint(self, reply: LiveReply) -> None:
+        """The reply's checkpoint is due: it is written with the others due by then."""
+        self._due[reply.message_id] = reply
+        task = self._checkpointing
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            self._checkpointing = asyncio.create_task(
+                self._write_checkpoints(), name="reply-checkpoints"
+            )
+
+    async def _write_checkpoints(self) -> None:
+        """Writes the due checkpoints in batches until none is due: one transaction and one
+        round trip per batch instead of one per reply, and a slow database is never asked
+        for more than one batch at a time. Each is the reply as it is when written."""
+        while self._due:
+            await asyncio.sleep(CHECKPOINT_GATHER_SECONDS)
+            due, self._due = self._due, {}
+            checkpoints = [reply.checkpoint() for reply in due.values() if reply._streaming]
+            if not checkpoints:
+                continue
+            try:
+                await run_db(replies_checkpoint, checkpoints=checkpoints)
+            except Exception:
+                logger.exception("could not save the checkpoints of %d replies", len(checkpoints))
 
     def keep_leases(self) -> None:
         """Starts the task that keeps this process's replies leased to it, once."""
@@ -446,6 +470,9 @@ class Hub:
                 *self._after,
                 return_exceptions=True,
             )
+        writer = self._checkpointing
+        if writer is not None and writer.get_loop() is asyncio.get_running_loop():
+            await asyncio.gather(writer, return_exceptions=True)
         keeper, self._keeper = self._keeper, None
         if keeper is not None and keeper.get_loop() is asyncio.get_running_loop():
             keeper.cancel()

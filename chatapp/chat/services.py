@@ -23,6 +23,7 @@ from chatapp.llm import catalogue
 from chatapp.llm.count import input_tokens_counted
 from chatapp.llm.stream import (
     TOOL_DEFINITION_TOKENS,
+    USAGE_FIELDS,
     ReplyRequest,
     ReplyState,
     UpstreamError,
@@ -555,19 +556,29 @@ def reply_lease_end() -> dt.datetime:
     return timezone.now() + dt.timedelta(seconds=settings.CHAT_REPLY_LEASE_SECONDS)
 
 
-def reply_checkpoint(
-    *, reply_id: int, content: list[dict], usage: dict, server_tool_use: dict
-) -> None:
-    """Saves a streaming reply's blocks and usage so far (ReplyState.usage_so_far), and
-    renews its lease: what a crash keeps. A reply that has ended meanwhile is left as it
-    was saved."""
-    Message.objects.filter(pk=reply_id, status=Message.Status.STREAMING).update(
-        content=content,
-        search_text="".join(b.get("text", "") for b in content if b.get("type") == "text"),
-        server_tool_use=server_tool_use,
-        lease_until=reply_lease_end(),
-        **usage,
-    )
+def replies_checkpoint(*, checkpoints: list[dict]) -> None:
+    """Saves streaming replies' blocks and usage so far (each a dict: `reply_id`,
+    `content`, `usage` as ReplyState.usage_so_far, `server_tool_use`), and renews their
+    leases: what a crash keeps. All in one transaction, the statements sent together: the
+    replies of a burst reach their checkpoints together. A reply that has ended meanwhile
+    is left as it was saved."""
+    lease_until = reply_lease_end()
+    rows = [
+        Message(
+            pk=checkpoint["reply_id"],
+            content=checkpoint["content"],
+            search_text="".join(
+                b.get("text", "") for b in checkpoint["content"] if b.get("type") == "text"
+            ),
+            server_tool_use=checkpoint["server_tool_use"],
+            lease_until=lease_until,
+            **checkpoint["usage"],
+        )
+        for checkpoint in checkpoints
+    ]
+    fields = ("content", "search_text", "server_tool_use", "lease_until", *USAGE_FIELDS)
+    with transaction.atomic():
+        sql.update_many(rows, fields, status=Message.Status.STREAMING)
 
 
 def replies_lease_renew(*, reply_ids: list[int]) -> None:

@@ -56,6 +56,65 @@ async def test_a_streaming_reply_is_checkpointed_and_its_end_is_saved_whole(
     assert final.output_tokens == stop["usage"]["output_tokens"]
 
 
+async def test_replies_streaming_together_are_each_checkpointed(
+    fake_api, sockets, owner, stranger, settings
+):
+    """Checkpoints that fall due together are written together (one batch), and each
+    reply still gets its own text and usage."""
+    settings.CHAT_CHECKPOINT_SECONDS = 0.05
+    for _ in range(3):
+        fake_api.enqueue({"kind": "reply", "tokens": 150, "token_delay": 0.01})
+    tabs = [await sockets(owner), await sockets(owner), await sockets(stranger)]
+    for tab in tabs:
+        await tab.send_json_to(user_message("Long"))
+    ids = []
+    for tab in tabs:
+        frames = [await receive_until(tab, "content_block_delta") for _ in range(30)]
+        ids.append(frames[-1][-1]["message_id"])
+    assert len(set(ids)) == 3
+    rows = [await streaming_row(i, until=lambda r: r.output_tokens >= 20) for i in ids]
+    for row in rows:
+        assert row.status == Message.Status.STREAMING
+        assert row.text and row.output_tokens >= 20 and row.lease_until > timezone.now()
+    for tab in tabs:
+        await receive_until(tab, "message_stop")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_checkpoint_leaves_an_ended_reply_as_it_was_saved(owner):
+    from chatapp.chat.services import replies_checkpoint
+
+    now = timezone.now()
+    streaming = await make_streaming(owner, lease_until=now)
+    ended = await make_streaming(owner, lease_until=now)
+    await Message.objects.filter(pk=ended.pk).aupdate(status=Message.Status.COMPLETE)
+    usage = {
+        "input_tokens": 12,
+        "output_tokens": 30,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 5,
+    }
+    await sync_to_async(replies_checkpoint)(
+        checkpoints=[
+            {
+                "reply_id": reply.pk,
+                "content": [{"type": "text", "text": "A longer answer so far"}],
+                "usage": usage,
+                "server_tool_use": {"web_search_requests": 1},
+            }
+            for reply in (streaming, ended)
+        ]
+    )
+    saved = await Message.objects.aget(pk=streaming.pk)
+    assert saved.text == saved.search_text == "A longer answer so far"
+    assert saved.output_tokens == 30 and saved.cache_read_input_tokens == 5
+    assert saved.server_tool_use == {"web_search_requests": 1}
+    assert saved.lease_until > now
+    left = await Message.objects.aget(pk=ended.pk)
+    assert left.status == Message.Status.COMPLETE and left.text == "Half an ans"
+    assert left.output_tokens == 4 and left.lease_until == now
+
+
 @pytest.fixture
 def server_process(transactional_db, fake_api):
     """A real server process, which a test may kill."""
