@@ -1,7 +1,8 @@
 """Single-row writes for the reply path, with SQL compiled once per model.
 
 Every reply writes four rows before its upstream call (the conversation, the two messages,
-the ledger row) and updates two after it. Through `objects.create()` and `.update()`, the
+the ledger row) and updates three after it (the reply, its ledger row, the latest upstream
+rate-limit headers), plus the checkpoints in between, in batches. Through `objects.create()` and `.update()`, the
 ORM compiles each statement afresh, which was most of a reply's fixed CPU cost and of the
 time the last message of a burst waits for its first token (docs/performance.md has the
 figures). The daily roll-up needs an increment-on-conflict, which the ORM does not have at
@@ -21,7 +22,13 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Field, Model
 
 # The models written here (app_label.ModelName); UserBudget is only read, with a lock.
-WRITTEN = ("chat.Conversation", "chat.Message", "usage.UsageRecord", "usage.UsageDaily")
+WRITTEN = (
+    "chat.Conversation",
+    "chat.Message",
+    "usage.UsageRecord",
+    "usage.UsageDaily",
+    "usage.UpstreamRateLimit",
+)
 
 
 def _writable(model: type[Model]) -> None:

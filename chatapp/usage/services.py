@@ -470,12 +470,16 @@ def usage_conversation_deleted(*, conversation_id: int) -> None:
     )
 
 
+_OBSERVED = ("headers", "observed_at")
+
+
 def upstream_rate_limit_observe(headers: dict) -> None:
     """Keeps the latest upstream answer's rate-limit headers (one row, one UPDATE)."""
     if not headers:
         return
     now = timezone.now()
-    if not UpstreamRateLimit.objects.filter(pk=1).update(headers=headers, observed_at=now):
+    # Every reply's settlement writes it: the compiled UPDATE, not the ORM's.
+    if not sql.update(UpstreamRateLimit(pk=1, headers=headers, observed_at=now), _OBSERVED):
         UpstreamRateLimit.objects.update_or_create(
             pk=1, defaults={"headers": headers, "observed_at": now}
         )
