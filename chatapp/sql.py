@@ -5,10 +5,10 @@ the ledger row) and updates three after it (the reply, its ledger row, the lates
 rate-limit headers), plus the checkpoints in between, in batches. Through
 `objects.create()` and `.update()`, the ORM compiles each statement afresh, which was most
 of a reply's fixed CPU cost and of the time the last message of a burst waits for its
-first token (docs/performance.md has the figures). The daily roll-up needs an increment-on-conflict, which the ORM does not have at
-all. These helpers keep each statement's SQL and prepare the values exactly as the ORM
-does (`pre_save`, `get_db_prep_save`), on the default database, in the caller's
-transaction.
+first token (docs/performance.md has the figures). The daily roll-up needs an
+increment-on-conflict, which the ORM does not have at all. These helpers keep each
+statement's SQL and prepare the values exactly as the ORM does (`pre_save`,
+`get_db_prep_save`), on the default database, in the caller's transaction.
 
 They call no `save()` and send no model signals, so they write only the models named in
 WRITTEN, which have neither: tests/test_sql.py checks that, so a receiver or a `save()`
