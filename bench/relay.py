@@ -180,11 +180,11 @@ def apply_frame(frame: dict, result: dict, pieces: list[str]) -> bool:
     return False
 
 
-def user_message(text: str) -> str:
+def user_message(text: str, conversation_id: int | None = None) -> str:
     return json.dumps(
         {
             "type": "user_message",
-            "conversation_id": None,
+            "conversation_id": conversation_id,
             "text": text,
             "client_id": str(uuid.uuid4()),
         }
@@ -276,6 +276,8 @@ class Tab:
         self.ws = ws
         self.frames = asyncio.Queue()
         self.reader = asyncio.create_task(self._read())
+        # The conversation of this tab's last reply: its next send goes on with it.
+        self.conversation_id: int | None = None
 
     async def _read(self) -> None:
         import aiohttp
@@ -290,8 +292,10 @@ class Tab:
 async def run_steady_app(
     ws_url: str, keys: list[str], schedule: list, label: str, limit: float, tabs_per_user=2
 ) -> tuple[list[dict], int]:
-    """Each send at its moment, from an idle tab of its user. Every user has two tabs open
-    from the start; a user whose tabs are all mid-reply opens one more (counted)."""
+    """Each send at its moment, from an idle tab of its user, going on with the
+    conversation of that tab's last reply (a first send starts one). Every user has two
+    tabs open from the start; a user whose tabs are all mid-reply opens one more
+    (counted)."""
     import aiohttp
 
     results = [{} for _ in schedule]
@@ -321,10 +325,13 @@ async def run_steady_app(
             while not tab.frames.empty():  # frames after its last reply (a title, ...)
                 tab.frames.get_nowait()
             result = results[k]
+            result["later_turn"] = tab.conversation_id is not None
             result["sent"] = time.time()
-            await tab.ws.send_str(user_message(f"{label} message {k}"))
+            await tab.ws.send_str(user_message(f"{label} message {k}", tab.conversation_id))
             pieces = []
             while (frame := await tab.frames.get()) is not None:
+                if frame["type"] == "message_stop":
+                    tab.conversation_id = frame.get("conversation_id")  # none on the floor
                 if apply_frame(frame, result, pieces):
                     break
             result["text"] = "".join(pieces)
@@ -521,6 +528,10 @@ def bench_steady(args, fake_url: str, servers: dict) -> dict:
         summary = summarise(results, due, args.tokens, label)
         summary["cpu_per_delta_us"] = cpu / (len(schedule) * args.tokens) * 1e6
         summary["extra_tabs"] = extra_tabs
+        summary["later_turns"] = sum(1 for r in results if r.get("later_turn"))
+        summary["count_tokens_calls"] = http_json(f"{fake_url}/_fake/health").get(
+            "count_tokens_calls", 0
+        )
         summary["rss_mb"] = peak_rss_mb(pid)
         row[name] = summary
     path = ROOT / "var" / "bench-steady-schedule.json"
@@ -706,7 +717,9 @@ def print_steady(row: dict, args) -> None:
                 f"steady: {reader} adds {r['ttft_median'] - direct['ttft_median']:+.1f} ms "
                 f"median / {r['ttft_p99'] - direct['ttft_p99']:+.1f} ms p99 to TTFT over the "
                 f"direct reader; replies not complete {r['incomplete']}; texts differing from "
-                f"the saved reply {r['holes']}; extra tabs opened {r['extra_tabs']}"
+                f"the saved reply {r['holes']}; extra tabs opened {r['extra_tabs']}; sends "
+                f"going on with the tab's conversation {r.get('later_turns', 0)}; "
+                f"count_tokens calls {r.get('count_tokens_calls', 0)}"
             )
 
 
