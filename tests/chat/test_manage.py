@@ -179,15 +179,20 @@ def test_pin_and_stop_sequences_are_settings(client, owner, trips):
     assert not lisbon.pinned and lisbon.stop_sequences == ["END", "STOP HERE"]
 
 
-def test_max_tokens_above_the_admins_cap_is_a_form_error(client, owner, trips):
+def cap_max_tokens(cap: int) -> None:
+    """The admin's cap on max_tokens (the usage policy), read afresh by the app."""
     from chatapp.usage.models import UsagePolicy
     from chatapp.usage.services import usage_settings_changed
 
-    lisbon, _, _ = trips
     UsagePolicy.objects.update_or_create(
-        pk=1, defaults={"max_tokens_cap": 2000, "requests_per_minute": 0}
+        pk=1, defaults={"max_tokens_cap": cap, "requests_per_minute": 0}
     )
     usage_settings_changed()
+
+
+def test_max_tokens_above_the_admins_cap_is_a_form_error(client, owner, trips):
+    lisbon, _, _ = trips
+    cap_max_tokens(2000)
     client.force_login(owner)
     refused = client.post(settings_url(lisbon), {"max_tokens": "3000"})
     assert refused.status_code == 400
@@ -218,14 +223,8 @@ def test_the_model_alone_or_the_system_prompt_alone_is_a_change(client, owner, t
 
 
 def test_max_tokens_above_the_models_own_limit_is_a_form_error(client, owner, trips):
-    from chatapp.usage.models import UsagePolicy
-    from chatapp.usage.services import usage_settings_changed
-
     lisbon, _, _ = trips
-    UsagePolicy.objects.update_or_create(
-        pk=1, defaults={"max_tokens_cap": 1_000_000, "requests_per_minute": 0}
-    )
-    usage_settings_changed()
+    cap_max_tokens(1_000_000)
     client.force_login(owner)
     refused = client.post(settings_url(lisbon), {"max_tokens": "64001"})
     assert refused.status_code == 400
